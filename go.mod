@@ -1,0 +1,3 @@
+module github.com/fieldvault/fieldvault
+
+go 1.26.8
