@@ -169,9 +169,11 @@ type Tokens interface {
 type SubjectKeys interface {
 	// GetSubjectKeys returns one wrapped key per ref, nil where absent.
 	GetSubjectKeys(ctx context.Context, refs []SubjectKeyRef) ([][]byte, error)
-	// InsertSubjectKey stores wrapped if ref is absent and returns what is
-	// stored afterwards: wrapped, or the key another writer stored first.
-	InsertSubjectKey(ctx context.Context, ref SubjectKeyRef, wrapped []byte) ([]byte, error)
+	// InsertSubjectKeys stores each wrapped key whose ref is absent, as one
+	// durable write, and returns, per ref, what is stored afterwards: the
+	// given key, or the key another writer stored first (never overwritten).
+	// Duplicate refs within one call resolve to the first.
+	InsertSubjectKeys(ctx context.Context, refs []SubjectKeyRef, wrapped [][]byte) ([][]byte, error)
 	// DeleteSubjectKeys deletes the subject's key material for the given
 	// categories (all categories when nil), every version. This is the
 	// crypto-shredding step: once it returns, no copy of the key material
