@@ -89,10 +89,14 @@ type Objection struct {
 	UpheldAt time.Time `json:"upheld_at"`
 }
 
-// Restriction is the s.34 state.
+// Restriction is the s.34 state. With no Categories it restricts the whole
+// subject (State is Restricted); with Categories it restricts only those,
+// and the subject keeps its state (pdpa-model §2.6: RESTRICTED can be kept
+// per (subject, category)).
 type Restriction struct {
-	Reason string    `json:"reason,omitempty"`
-	Since  time.Time `json:"since"`
+	Reason     string    `json:"reason,omitempty"`
+	Since      time.Time `json:"since"`
+	Categories []string  `json:"categories,omitempty"`
 }
 
 // LegalHold keeps categories from erasure while a case or instrument needs
