@@ -85,8 +85,9 @@ func normalizeText(s string) (string, string) {
 	return s, ""
 }
 
-// digitBuf collects the digits of a structured value. 24 bytes hold the
-// longest accepted value (20 digits) plus "+"; longer input only counts.
+// digitBuf collects the digits of a structured value. 24 bytes hold more
+// than the longest accepted value (20 digits); beyond that digits are only
+// counted.
 type digitBuf struct {
 	b [24]byte
 	n int // digits seen, possibly more than len(b)
