@@ -36,6 +36,7 @@ const (
 	emailRandLen    = 16 // base32: 80 bits
 	emailTokenHost  = "tok"
 	invalidTLD      = ".invalid"
+	decimal         = "0123456789"
 	base62          = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	base32          = "abcdefghijklmnopqrstuvwxyz234567" // RFC 4648, lower case
 	phoneMinRandLen = 1
@@ -118,7 +119,7 @@ func (c *Category) checkOptions(opt Options) error {
 type tokenBuf struct {
 	out  []byte // the token
 	rand []byte // random bytes: the spare capacity after out
-	pos  int    // next unused byte of rand
+	rest []byte // the unused tail of rand
 	r    io.Reader
 	n    int   // Read calls so far
 	err  error // sticky: the first Read error
@@ -134,54 +135,47 @@ func newTokenBuf(r io.Reader, n, draws int, head string) *tokenBuf {
 	b := make([]byte, n, n+draws+randomHeadroom)
 	copy(b, head)
 	rand := b[n:cap(b)]
-	return &tokenBuf{out: b, rand: rand, pos: len(rand), r: r}
+	return &tokenBuf{out: b, rand: rand, r: r}
 }
 
-// next returns a random byte, or 0 once a Read has failed.
-func (t *tokenBuf) next() byte {
-	if t.pos == len(t.rand) {
-		if t.err != nil {
-			return 0
+// draw fills dst with characters of alphabet, uniformly: a random byte b
+// gives alphabet[b mod n] when b is below the largest multiple of n that
+// fits in a byte, and is rejected otherwise (so no modulo bias). Once a Read
+// has failed, draw fills dst with alphabet[0] and t.err is set.
+func (t *tokenBuf) draw(dst []byte, alphabet string) {
+	n := len(alphabet)
+	limit := 256 - 256%n
+	for i := 0; i < len(dst); {
+		if len(t.rest) == 0 && !t.refill() {
+			for ; i < len(dst); i++ {
+				dst[i] = alphabet[0]
+			}
+			return
 		}
-		if t.n++; t.n > maxReads {
-			t.err = errBadRandom
-			return 0
-		}
-		if _, err := io.ReadFull(t.r, t.rand); err != nil {
-			t.err = err
-			return 0
-		}
-		t.pos = 0
-	}
-	b := t.rand[t.pos]
-	t.pos++
-	return b
-}
-
-// digit returns a uniform ASCII digit: bytes of 250 and above are rejected
-// (250 = 25·10).
-func (t *tokenBuf) digit() byte {
-	for {
-		if b := t.next(); b < 250 || t.err != nil {
-			return '0' + b%10
+		b := int(t.rest[0])
+		t.rest = t.rest[1:]
+		if b < limit {
+			dst[i] = alphabet[b%n]
+			i++
 		}
 	}
 }
 
-func (t *tokenBuf) digits(dst []byte) {
-	for i := range dst {
-		dst[i] = t.digit()
+// refill reads a fresh batch of random bytes into rest.
+func (t *tokenBuf) refill() bool {
+	if t.err != nil {
+		return false
 	}
-}
-
-// base62 returns a uniform base62 character: bytes of 248 and above are
-// rejected (248 = 4·62).
-func (t *tokenBuf) base62() byte {
-	for {
-		if b := t.next(); b < 248 || t.err != nil {
-			return base62[b%62]
-		}
+	if t.n++; t.n > maxReads {
+		t.err = errBadRandom
+		return false
 	}
+	if _, err := io.ReadFull(t.r, t.rand); err != nil {
+		t.err = err
+		return false
+	}
+	t.rest = t.rand
+	return true
 }
 
 // finish returns the token as a string sharing out's memory, or the Read
@@ -200,9 +194,7 @@ func (c *Category) opaqueToken(r io.Reader) (string, error) {
 	t := newTokenBuf(r, head+opaqueRandLen, opaqueRandLen, tokenPrefix)
 	copy(t.out[len(tokenPrefix):], c.Prefix)
 	t.out[head-1] = '_'
-	for i := head; i < len(t.out); i++ {
-		t.out[i] = t.base62()
-	}
+	t.draw(t.out[head:], base62)
 	return t.finish()
 }
 
@@ -221,7 +213,7 @@ func (c *Category) phoneToken(r io.Reader, v string) (string, error) {
 	}
 	t := newTokenBuf(r, len(v), randLen, v)
 	t.out[1+cc] = '0'
-	t.digits(t.out[2+cc : len(v)-keptDigits])
+	t.draw(t.out[2+cc:len(v)-keptDigits], decimal)
 	return t.finish()
 }
 
@@ -239,9 +231,7 @@ func (c *Category) emailToken(r io.Reader, v string, keepDomain bool) (string, e
 		return "", c.invalid("domain too long to keep")
 	}
 	t := newTokenBuf(r, n, emailRandLen, "")
-	for i := range emailRandLen {
-		t.out[i] = base32[t.next()&31] // 256 is a multiple of 32: no bias
-	}
+	t.draw(t.out[:emailRandLen], base32) // 256 is a multiple of 32: no rejection
 	t.out[emailRandLen] = '@'
 	copy(t.out[emailRandLen+1:], host)
 	copy(t.out[n-len(invalidTLD):], invalidTLD)
@@ -253,7 +243,7 @@ func (c *Category) cardToken(r io.Reader, v string, luhnValid bool) (string, err
 		return "", c.invalid(reasonNotNormalized)
 	}
 	t := newTokenBuf(r, len(v), len(v), v)
-	t.digits(t.out[1 : len(v)-keptDigits])
+	t.draw(t.out[1:len(v)-keptDigits], decimal)
 	// want is the first digit that makes the token Luhn-valid.
 	t.out[0] = '0'
 	sum := luhnSum(t.out)
@@ -265,8 +255,8 @@ func (c *Category) cardToken(r io.Reader, v string, luhnValid bool) (string, err
 	if luhnValid {
 		t.out[0] = want
 	} else {
-		for t.out[0] = t.digit(); t.out[0] == want && t.err == nil; {
-			t.out[0] = t.digit()
+		for t.draw(t.out[:1], decimal); t.out[0] == want && t.err == nil; {
+			t.draw(t.out[:1], decimal)
 		}
 	}
 	return t.finish()
@@ -284,10 +274,10 @@ func luhnFirst(d byte, n int) int {
 func (c *Category) thaiIDToken(r io.Reader, v string, keepLast4 bool) (string, error) {
 	if !keepLast4 {
 		t := newTokenBuf(r, 13, 13, "")
-		t.digits(t.out[:12])
+		t.draw(t.out[:12], decimal)
 		valid := thaiCheck(t.out[:12])
-		for t.out[12] = t.digit(); t.out[12] == valid && t.err == nil; {
-			t.out[12] = t.digit()
+		for t.draw(t.out[12:], decimal); t.out[12] == valid && t.err == nil; {
+			t.draw(t.out[12:], decimal)
 		}
 		return t.finish()
 	}
@@ -296,8 +286,8 @@ func (c *Category) thaiIDToken(r io.Reader, v string, keepLast4 bool) (string, e
 	}
 	// The checksum passes for about 1 draw in 11 (2 in 11 when d13 is 1).
 	t := newTokenBuf(r, 13, 2*9, v)
-	for t.digits(t.out[:9]); thaiCheck(t.out[:12]) == t.out[12] && t.err == nil; {
-		t.digits(t.out[:9])
+	for t.draw(t.out[:9], decimal); thaiCheck(t.out[:12]) == t.out[12] && t.err == nil; {
+		t.draw(t.out[:9], decimal)
 	}
 	return t.finish()
 }
@@ -307,6 +297,6 @@ func (c *Category) bankToken(r io.Reader, v string) (string, error) {
 		return "", c.invalid(reasonNotNormalized)
 	}
 	t := newTokenBuf(r, len(v), len(v)-keptDigits, v)
-	t.digits(t.out[:len(v)-keptDigits])
+	t.draw(t.out[:len(v)-keptDigits], decimal)
 	return t.finish()
 }

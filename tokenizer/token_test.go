@@ -220,20 +220,20 @@ func seedOf(n uint64) (s [32]byte) {
 // TestSamplingRejects: bytes that would bias digits (250–255) and base62
 // characters (248–255) are skipped, not folded.
 func TestSamplingRejects(t *testing.T) {
-	digitStream := append(bytes.Repeat([]byte{250, 251, 252, 253, 254, 255}, 3), 7, 249, 10)
-	tb := &tokenBuf{rand: make([]byte, len(digitStream)), r: bytes.NewReader(digitStream)}
-	tb.pos = len(tb.rand)
-	for _, want := range []byte("790") {
-		if got := tb.digit(); got != want || tb.err != nil {
-			t.Fatalf("digit() = %q, %v; want %q", got, tb.err, want)
-		}
-	}
-	b62Stream := []byte{248, 255, 61, 247, 0, 62}
-	tb = &tokenBuf{rand: make([]byte, len(b62Stream)), r: bytes.NewReader(b62Stream)}
-	tb.pos = len(tb.rand)
-	for _, want := range []byte("zz00") { // 61 and 247 = 3·62+61 are both z
-		if got := tb.base62(); got != want || tb.err != nil {
-			t.Fatalf("base62() = %q, %v; want %q", got, tb.err, want)
+	for _, tc := range []struct {
+		alphabet string
+		stream   []byte
+		want     string
+	}{
+		{decimal, []byte{250, 251, 252, 253, 254, 255, 7, 249, 255, 10}, "790"},
+		{base62, []byte{248, 255, 61, 247, 0, 62}, "zz00"}, // 247 = 3·62+61
+		{base32, []byte{255, 0, 32, 31}, "7aa7"},
+	} {
+		tb := &tokenBuf{rand: make([]byte, len(tc.stream)), r: bytes.NewReader(tc.stream)}
+		got := make([]byte, len(tc.want))
+		tb.draw(got, tc.alphabet)
+		if string(got) != tc.want || tb.err != nil {
+			t.Errorf("draw(%v, %q) = %q, %v; want %q", tc.stream, tc.alphabet, got, tb.err, tc.want)
 		}
 	}
 }
