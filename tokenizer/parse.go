@@ -52,7 +52,7 @@ func isOpaqueToken(s string) bool {
 		return false
 	}
 	for i := 0; i < len(random); i++ {
-		if strings.IndexByte(base62, random[i]) < 0 {
+		if c := random[i]; !isDigit(c) && !('A' <= c && c <= 'Z') && !('a' <= c && c <= 'z') {
 			return false
 		}
 	}
@@ -74,7 +74,7 @@ func isEmailToken(s string) bool {
 		return false
 	}
 	for i := 0; i < len(local); i++ {
-		if strings.IndexByte(base32, local[i]) < 0 {
+		if c := local[i]; !('a' <= c && c <= 'z') && !('2' <= c && c <= '7') {
 			return false
 		}
 	}
