@@ -1,0 +1,180 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/fieldvault/fieldvault/vault"
+	"github.com/fieldvault/fieldvault/vault/consent"
+)
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.HandleFunc("GET /readyz", s.readyz)
+	m.HandleFunc("GET /v1/openapi.json", s.openapi)
+
+	m.Handle("POST /v1/tokenize", s.auth(s.tokenize))
+	m.Handle("POST /v1/detokenize", s.auth(s.detokenize))
+
+	m.Handle("PUT /v1/subjects/{id}", s.auth(s.putSubject))
+	m.Handle("GET /v1/subjects/{id}", s.auth(s.getSubject))
+
+	m.Handle("POST /v1/consents", s.auth(s.grantConsent))
+	m.Handle("GET /v1/consents/{id}", s.auth(s.getConsent))
+	m.Handle("POST /v1/consents/{id}/withdraw", s.auth(s.withdrawConsent))
+
+	m.Handle("POST /v1/auth/keys", s.auth(s.createAPIKey))
+	m.Handle("DELETE /v1/auth/keys/{principal}", s.auth(s.revokeAPIKeys))
+
+	m.HandleFunc("/", s.notFound)
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, &vault.Error{Kind: vault.KindNotFound, Code: vault.CodeNotFound, Message: "no such route"})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.v.Ready(r.Context()); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(OpenAPI())
+}
+
+func (s *Server) tokenize(w http.ResponseWriter, r *http.Request, p *vault.Principal) {
+	var req vault.TokenizeRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	res, err := s.v.Tokenize(r.Context(), p, &req)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// detokenizeDenied is the body when every token was denied: the per-token
+// reasons and an error code.
+type detokenizeDenied struct {
+	*vault.DetokenizeResult
+	Error errorDetail `json:"error"`
+}
+
+func (s *Server) detokenize(w http.ResponseWriter, r *http.Request, p *vault.Principal) {
+	var req vault.DetokenizeRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	res, err := s.v.Detokenize(r.Context(), p, &req)
+	switch {
+	case err != nil && res != nil:
+		e := vault.AsError(err)
+		writeJSON(w, statusOf[e.Kind], detokenizeDenied{DetokenizeResult: res, Error: errorDetail{Code: e.Code, Message: e.Message}})
+	case err != nil:
+		s.writeErr(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, res)
+		res.Clear()
+	}
+}
+
+func (s *Server) putSubject(w http.ResponseWriter, r *http.Request, p *vault.Principal) {
+	var req vault.PutSubjectRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	subj, created, err := s.v.PutSubject(r.Context(), p, r.PathValue("id"), &req)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, subj)
+}
+
+func (s *Server) getSubject(w http.ResponseWriter, r *http.Request, p *vault.Principal) {
+	subj, err := s.v.GetSubject(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, subj)
+}
+
+// consentView is a consent with its status at the time of the request.
+type consentView struct {
+	*consent.Consent
+	Status string `json:"status"`
+}
+
+func (s *Server) grantConsent(w http.ResponseWriter, r *http.Request, p *vault.Principal) {
+	var req vault.GrantConsentRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	c, err := s.v.GrantConsent(r.Context(), p, &req)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, consentView{Consent: c, Status: consent.StatusGiven})
+}
+
+func (s *Server) getConsent(w http.ResponseWriter, r *http.Request, p *vault.Principal) {
+	c, status, err := s.v.GetConsent(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, consentView{Consent: c, Status: status})
+}
+
+func (s *Server) withdrawConsent(w http.ResponseWriter, r *http.Request, p *vault.Principal) {
+	var req vault.WithdrawConsentRequest
+	if r.ContentLength != 0 {
+		if !s.decode(w, r, &req) {
+			return
+		}
+	}
+	c, err := s.v.WithdrawConsent(r.Context(), p, r.PathValue("id"), &req)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, consentView{Consent: c, Status: consent.StatusWithdrawn})
+}
+
+func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, p *vault.Principal) {
+	var req vault.CreateAPIKeyRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	res, err := s.v.CreateAPIKey(r.Context(), p, &req)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, res)
+}
+
+func (s *Server) revokeAPIKeys(w http.ResponseWriter, r *http.Request, p *vault.Principal) {
+	n, err := s.v.RevokeAPIKeys(r.Context(), p, r.PathValue("principal"))
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"revoked": n})
+}
