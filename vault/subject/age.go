@@ -12,16 +12,52 @@ var ICT = time.FixedZone("ICT", 7*3600)
 // dateLayout is the birth-date and calendar-date format.
 const dateLayout = "2006-01-02"
 
+// parseYMD parses a strict YYYY-MM-DD calendar date without allocating
+// (Decide computes ages per token).
+func parseYMD(s string) (y int, m time.Month, d int, ok bool) {
+	if len(s) != len(dateLayout) || s[4] != '-' || s[7] != '-' {
+		return 0, 0, 0, false
+	}
+	num := func(b string) (int, bool) {
+		n := 0
+		for i := 0; i < len(b); i++ {
+			c := b[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	yy, ok1 := num(s[0:4])
+	mm, ok2 := num(s[5:7])
+	dd, ok3 := num(s[8:10])
+	if !ok1 || !ok2 || !ok3 || mm < 1 || mm > 12 || dd < 1 || dd > daysIn(time.Month(mm), yy) {
+		return 0, 0, 0, false
+	}
+	return yy, time.Month(mm), dd, true
+}
+
+func daysIn(m time.Month, y int) int {
+	switch m {
+	case time.February:
+		if isLeap(y) {
+			return 29
+		}
+		return 28
+	case time.April, time.June, time.September, time.November:
+		return 30
+	}
+	return 31
+}
+
 // parseDate parses a strict YYYY-MM-DD date as midnight ICT.
 func parseDate(s string) (time.Time, bool) {
-	if len(s) != len(dateLayout) {
+	y, m, d, ok := parseYMD(s)
+	if !ok {
 		return time.Time{}, false
 	}
-	t, err := time.ParseInLocation(dateLayout, s, ICT)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return t, true
+	return time.Date(y, m, d, 0, 0, 0, 0, ICT), true
 }
 
 // Age returns the subject's age in completed years at now, counted in
@@ -36,11 +72,10 @@ func Age(s *Subject, now time.Time) (int, bool) {
 	if s == nil {
 		return 0, false
 	}
-	b, ok := parseDate(s.BirthDate)
+	by, bm, bd, ok := parseYMD(s.BirthDate)
 	if !ok {
 		return 0, false
 	}
-	by, bm, bd := b.Date()
 	y, m, d := now.In(ICT).Date()
 	if bm == time.February && bd == 29 && !isLeap(y) {
 		bm, bd = time.March, 1
