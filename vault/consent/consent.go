@@ -31,6 +31,18 @@ const (
 	StatusWithdrawn = "ConsentWithdrawn"
 	StatusExpired   = "ConsentExpired"
 	StatusInvalid   = "ConsentInvalidated"
+	// StatusUnknown is the status of a record before its granted_at (a
+	// record dated in the future): not consent yet.
+	StatusUnknown = "ConsentUnknown"
+)
+
+// Event types (ISO/IEC TS 27560 event section).
+const (
+	EventGiven       = "GIVEN"
+	EventRenewed     = "RENEWED"
+	EventWithdrawn   = "WITHDRAWN"
+	EventExpired     = "EXPIRED"
+	EventInvalidated = "INVALIDATED"
 )
 
 // Consent is one consent record. Records are never erased with the subject's
@@ -76,7 +88,7 @@ type Recipient struct {
 
 // Event is an append-only lifecycle event.
 type Event struct {
-	Type    string    `json:"type"` // GIVEN, RENEWED, WITHDRAWN, INVALIDATED
+	Type    string    `json:"type"` // GIVEN, RENEWED, WITHDRAWN, EXPIRED, INVALIDATED
 	At      time.Time `json:"at"`
 	Actor   string    `json:"actor,omitempty"`
 	Channel string    `json:"channel,omitempty"`
