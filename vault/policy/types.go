@@ -25,9 +25,12 @@ type Evidence struct {
 	Attributes map[string]string `json:"attributes,omitempty"`
 	Approvals  []Approval        `json:"approvals,omitempty"`
 	CreatedBy  string            `json:"created_by"`
-	CreatedAt  time.Time         `json:"created_at"`
-	RevokedAt  time.Time         `json:"revoked_at,omitzero"`
-	RevokedBy  string            `json:"revoked_by,omitempty"`
+	// CreatedByRoles are the creator's roles when the record was
+	// registered; an incident counts only if opened by the emergency role.
+	CreatedByRoles []string  `json:"created_by_roles,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	RevokedAt      time.Time `json:"revoked_at,omitzero"`
+	RevokedBy      string    `json:"revoked_by,omitempty"`
 }
 
 // Approval is one approval of an evidence record.
@@ -68,8 +71,11 @@ type Request struct {
 // TokenFacts is what the vault's own records say about one token. It is
 // authoritative; the caller's claims are checked against it.
 type TokenFacts struct {
-	Found    bool
-	Erased   bool // the token was erased (crypto-shredded)
+	Found bool
+	// Erased: the token was erased (crypto-shredded). It wins over Found:
+	// a tombstone without a row (Found false, Erased true) decides
+	// TOKEN_ERASED.
+	Erased   bool
 	Expired  bool
 	Category *tokenizer.Category
 	Subject  string
@@ -106,6 +112,7 @@ type Outcome struct {
 	GroundIRI string
 	Section   string
 	// Alerts raised by this decision (for example "dpo" for authority
-	// instruments, "incident" for vital interest).
+	// instruments, "incident" for vital interest). The slice is shared
+	// between outcomes: read it, never modify it.
 	Alerts []string
 }

@@ -153,4 +153,60 @@ const (
 	CodeRetentionExpired             = "RETENTION_EXPIRED"
 	CodeAuditUnavailable             = "AUDIT_UNAVAILABLE"
 	CodeStoreUnavailable             = "STORE_UNAVAILABLE"
+
+	// Added with the decision engine.
+
+	// CodePurposeNotEnabled: the purpose is known but switched off in the
+	// policy (public_health and corporate_transaction by default).
+	CodePurposeNotEnabled = "PURPOSE_NOT_ENABLED"
+	// CodeRevealUnknown: the reveal level is not full, partial or masked.
+	CodeRevealUnknown = "REVEAL_UNKNOWN"
+	// CodeSubjectConsentRequired: the consent lacks the subject's own
+	// grant (an adult, or a minor of 10-19 with a guardian, s.20).
+	CodeSubjectConsentRequired = "SUBJECT_CONSENT_REQUIRED"
+	// CodeConsentNotYetGiven: the consent's granted_at is after the
+	// decision time.
+	CodeConsentNotYetGiven = "CONSENT_NOT_YET_GIVEN"
+	// CodeConsentInvalidated: the consent carries an INVALIDATED event.
+	CodeConsentInvalidated = "CONSENT_INVALIDATED"
+)
+
+// Alerts an Outcome may carry.
+const (
+	AlertDPO      = "dpo"      // authority instruments (pdpa-model §2.4.1)
+	AlertIncident = "incident" // vital interest: review within 72 h
+	AlertLegal    = "legal"    // legal claims
+)
+
+// Evidence attributes the engine reads (Evidence.Attributes). Boolean
+// attributes are true only when exactly "true".
+const (
+	// AttrS26Item is the s.26(5) sub-item ("a".."e") a statute, mandate or
+	// research protocol maps to; needed for T2 data.
+	AttrS26Item = "s26_item"
+	// AttrRequiresCriminalRecordCheck marks a statute that requires the
+	// criminal-record check (needed for T2+ under legal_obligation).
+	AttrRequiresCriminalRecordCheck = "requires_criminal_record_check"
+	// AttrSubjectIncapable marks an incident whose subject cannot consent
+	// (s.26(1)): unlocks the incapable-only vital categories.
+	AttrSubjectIncapable = "subject_incapable_of_consent"
+	// AttrStatus is an incident's or case's status; "closed" closes it.
+	AttrStatus = "status"
+	// AttrRequester is the DSR requester (compared with
+	// Request.OnBehalfOf).
+	AttrRequester = "requester"
+	// AttrRequesterLink is "guardian" or "representative" when the DSR
+	// requester is not the subject; AttrRequesterLinkVerified must then be
+	// "true".
+	AttrRequesterLink         = "requester_link"
+	AttrRequesterLinkVerified = "requester_link_verified"
+	// AttrJurisdiction is an authority instrument's jurisdiction (ISO
+	// 3166 alpha-2); a foreign one needs a transfer basis.
+	AttrJurisdiction = "jurisdiction"
+	// AttrMechanism is a transfer_safeguard's mechanism: adequacy, bcr or
+	// safeguards (the transfer basis type it serves).
+	AttrMechanism = "mechanism"
+	// AttrDestinations lists the countries (comma-separated ISO 3166
+	// alpha-2) a transfer_safeguard covers.
+	AttrDestinations = "destinations"
 )
