@@ -268,8 +268,8 @@ func normalizeEmail(s string) (string, string) {
 	case domain[0] == '.' || domain[len(domain)-1] == '.' || strings.Contains(domain, ".."):
 		return "", "empty domain label"
 	}
-	// Spaces and controls anywhere: the domain's other rules are checked
-	// above with better reasons, so validDomain(domain) holds from here.
+	// With the checks above, this makes validDomain(domain) hold, as
+	// NewToken with KeepDomain requires.
 	for _, r := range s {
 		if unicode.IsSpace(r) || unicode.IsControl(r) {
 			return "", "space or control character"
