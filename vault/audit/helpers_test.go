@@ -58,6 +58,7 @@ func testConfig(node string, sink Sink) Config {
 		Clock:              newFakeClock().Now,
 		CheckpointEvery:    4,
 		CheckpointInterval: time.Hour,
+		SinkTimeout:        30 * time.Second, // a shared, loaded CI machine can stall fsync for seconds
 	}
 }
 
@@ -91,7 +92,7 @@ func uniqueNode(prefix string) string {
 
 func redisClient(t testing.TB) redis.UniversalClient {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: testredis.Addr(t)})
+	c := redis.NewClient(&redis.Options{Addr: testredis.Addr(t), ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second})
 	t.Cleanup(func() { c.Close() })
 	return c
 }

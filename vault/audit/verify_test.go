@@ -15,6 +15,7 @@ type fixture struct {
 	node          string
 	sink          Sink
 	source        func(t *testing.T) Source // a reader for Verify, opened after tampering
+	reopen        func(t *testing.T) Sink   // a new writer sink on the same log
 	rewrite       func(t *testing.T, es [][]byte)
 	setCheckpoint func(t *testing.T, cp []byte) // nil removes it
 }
@@ -29,9 +30,17 @@ func backends() []backend {
 		{"file", func(t *testing.T) *fixture {
 			dir := t.TempDir()
 			cpPath := filepath.Join(dir, CheckpointFileName)
+			first := openFileSink(t, dir)
+			cur := first
 			return &fixture{
 				node: "node-a",
-				sink: openFileSink(t, dir),
+				sink: first,
+				reopen: func(t *testing.T) Sink {
+					first.Close()
+					cur.Close()
+					cur = openFileSink(t, dir)
+					return cur
+				},
 				source: func(t *testing.T) Source {
 					s, err := OpenFileSink(FileConfig{Dir: dir, ReadOnly: true})
 					if err != nil {
@@ -61,6 +70,7 @@ func backends() []backend {
 				node:    node,
 				sink:    s,
 				source:  func(*testing.T) Source { return s },
+				reopen:  func(*testing.T) Sink { return s },
 				rewrite: func(t *testing.T, es [][]byte) { rewriteStream(t, c, node, es) },
 				setCheckpoint: func(t *testing.T, cp []byte) {
 					var err error
