@@ -266,7 +266,7 @@ func checkPartial(t *testing.T, c *Category, v string) {
 	case "financial.card_pan":
 		ok = p == "•••• •••• •••• "+v[max(len(v)-4, 0):] && len(v) >= 13 && allDigits(v)
 	case "financial.bank_account":
-		ok = allDigits(v) && (len(v) == 10 && p == "xxx-x-x"+v[5:9]+"-x" || len(v) >= 6 && p == redacted+v[len(v)-4:])
+		ok = allDigits(v) && (len(v) == 10 && p == "xxx-x-xx"+v[6:9]+"-"+v[9:] || len(v) >= 6 && p == redacted+v[len(v)-4:])
 	case "govid.th_national_id":
 		ok = p == "x-xxxx-xxxxx-xx-x"
 	}

@@ -44,9 +44,10 @@ func (c *Category) Redacted() string { return redacted }
 //   - contact.email: the first grapheme cluster of the local part and the
 //     domain: "s•••@gmail.com";
 //   - financial.card_pan: the last 4, not the length: "•••• •••• •••• 1234";
-//   - financial.bank_account: for the usual 10-digit Thai account
-//     ddd-d-ddddd-d, digits 6–9 (the model's "xxx-x-x1234-x"); for other
-//     lengths the last 4, not the length: "••••••1234";
+//   - financial.bank_account: the last 4, which the token keeps anyway (the
+//     model's "xxx-x-x1234-x" shows digits 6–9, which together with a token
+//     would reveal digits 6–10): in the Thai ddd-d-ddddd-d layout for 10
+//     digits, "xxx-x-xx789-0"; for other lengths "••••••7890";
 //   - govid.th_national_id: nothing: "x-xxxx-xxxxx-xx-x".
 //
 // Every other category, and any value without the expected shape, gives
@@ -75,7 +76,7 @@ func (c *Category) Partial(normalized string) string {
 		}
 	case maskBankAccount:
 		if len(v) == 10 && allDigits(v) {
-			return "xxx-x-x" + v[5:9] + "-x"
+			return "xxx-x-xx" + v[6:9] + "-" + v[9:]
 		}
 		if len(v) >= 6 && len(v) <= 20 && allDigits(v) {
 			return redacted + v[len(v)-keptDigits:]

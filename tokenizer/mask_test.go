@@ -22,7 +22,7 @@ func TestPartial(t *testing.T) {
 		{"financial.card_pan", "4111111111111111", "•••• •••• •••• 1111"},
 		{"financial.card_pan", "378282246310005", "•••• •••• •••• 0005"}, // length not revealed
 		{"financial.card_pan", "4111", redacted},
-		{"financial.bank_account", "1234567890", "xxx-x-x6789-x"},
+		{"financial.bank_account", "1234567890", "xxx-x-xx789-0"},
 		{"financial.bank_account", "123456789012", "••••••9012"},
 		{"financial.bank_account", "12345", redacted},
 		{"govid.th_national_id", "1101700230708", "x-xxxx-xxxxx-xx-x"},

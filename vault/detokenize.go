@@ -209,7 +209,7 @@ func (v *Vault) Detokenize(ctx context.Context, p *Principal, req *DetokenizeReq
 			clear(items[i].value)
 		}
 		v.log.Error("audit append failed; denying", "decision_id", decisionID, "error", err)
-		v.obs.Decision(req.Purpose, req.Ground.Type, policy.Deny, policy.CodeAuditUnavailable, len(items))
+		v.obs.Decision(purposeLabel(req.Purpose), groundLabel(req.Ground.Type), policy.Deny, policy.CodeAuditUnavailable, len(items))
 		return nil, wrapErr(KindUnavailable, CodeAuditUnavailable, "the audit log is unavailable; nothing was released", err)
 	}
 	return v.detokenizeResult(decisionID, req, pos, items)
@@ -410,7 +410,7 @@ func (v *Vault) detokenizeResult(decisionID string, req *DetokenizeRequest, pos 
 		} else {
 			v.obs.Detokenized(cat, it.out.Decision, 1)
 		}
-		v.obs.Decision(req.Purpose, req.Ground.Type, it.out.Decision, it.out.Code, 1)
+		v.obs.Decision(purposeLabel(req.Purpose), groundLabel(req.Ground.Type), it.out.Decision, it.out.Code, 1)
 	}
 	for k, t := range req.Tokens {
 		it := &items[pos[t]]
@@ -571,3 +571,19 @@ func (v *Vault) snapshot(ev *groundRecords) *audit.Snapshot {
 
 // ict is Indochina Time (Thailand has no daylight saving).
 var ict = time.FixedZone("ICT", 7*3600)
+
+// purposeLabel and groundLabel bound metric label values to the vocabulary:
+// a caller's free text never becomes a label.
+func purposeLabel(p string) string {
+	if slices.Contains(policy.Purposes, p) {
+		return p
+	}
+	return "other"
+}
+
+func groundLabel(g string) string {
+	if slices.Contains(policy.Grounds, g) {
+		return g
+	}
+	return "other"
+}

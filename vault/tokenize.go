@@ -149,8 +149,17 @@ func (v *Vault) Tokenize(ctx context.Context, p *Principal, req *TokenizeRequest
 			if _, err := v.store.DeleteTokens(ctx, inserted); err != nil {
 				v.log.Error("rolling back a failed tokenize batch", "error", err)
 			}
-			return nil, &Error{Kind: KindConflict, Code: CodeConflict,
-				Message: fmt.Sprintf("%d of %d items conflicted with concurrent writes; nothing was stored", late, n), Items: items}
+			e := &Error{Kind: KindConflict, Code: CodeConflict,
+				Message: fmt.Sprintf("%d of %d items conflicted with concurrent writes; nothing new was stored", late, n), Items: items}
+			for _, it := range items {
+				if it != nil && it.Code != CodeConflict && it.Code != CodeDeterministicSubjectConflict &&
+					it.Code != CodeTokenSpaceExhausted {
+					e.Kind, e.Code = KindInvalid, CodeInvalidItems
+					e.Message = fmt.Sprintf("%d of %d items are invalid; nothing new was stored", late, n)
+					break
+				}
+			}
+			return nil, e
 		}
 	}
 	res := &TokenizeResult{Items: make([]TokenizeResultItem, n)}
@@ -204,6 +213,14 @@ func (v *Vault) prepareItem(p *Principal, it *TokenizeItem, w *tokWork, now time
 		w.deterministic = true
 	}
 	w.opts = tokenizer.Options{LuhnValid: it.LuhnValid, KeepLast4: it.KeepLast4, KeepDomain: it.KeepDomain}
+	switch {
+	case it.LuhnValid && cat.Format != tokenizer.FormatCard:
+		return &ItemError{Code: CodeInvalidOption, Message: "luhn_valid applies to card numbers only"}
+	case it.KeepLast4 && cat.Format != tokenizer.FormatThaiNationalID:
+		return &ItemError{Code: CodeInvalidOption, Message: "keep_last4 applies to Thai national IDs only (card, bank and phone tokens always keep the last 4)"}
+	case it.KeepDomain && cat.Format != tokenizer.FormatEmail:
+		return &ItemError{Code: CodeInvalidOption, Message: "keep_domain applies to email addresses only"}
+	}
 	if it.LuhnValid {
 		if !v.authz.Can(p, OpTokenizeLuhnValid) {
 			return &ItemError{Code: CodeRoleNotPermitted, Message: "Luhn-valid card tokens must be enabled for this API key"}
@@ -348,9 +365,15 @@ func (v *Vault) insertNew(ctx context.Context, work []tokWork, idx []int, now ti
 		for _, i := range pending {
 			w := &work[i]
 			tok, err := w.cat.NewToken(rand.Reader, w.normalized, w.opts)
-			if err != nil {
+			switch {
+			case errors.Is(err, tokenizer.ErrUnsupportedOption):
 				w.err = &ItemError{Code: CodeInvalidOption, Message: err.Error()}
 				continue
+			case errors.Is(err, tokenizer.ErrInvalidValue):
+				w.err = valueErr(err)
+				continue
+			case err != nil:
+				return inserted, wrapErr(KindInternal, CodeInternal, "internal error", err)
 			}
 			w.row = store.Token{
 				Token:       tok,
