@@ -3,6 +3,22 @@
 // given time, and the s.20 guardian rule for minors.
 //
 // The package is pure: every function that depends on time takes "now".
+//
+// # Inference-level choices
+//
+//   - A T2 or T2+ category can only be granted with explicit consent, and a
+//     criminal-record consent may name only provider_vetting; Validate
+//     refuses other records at grant time (the engine checks again).
+//   - informed_of_inadequacy needs explicit consent and at least one
+//     destination (the s.28(2) transfer consent is explicit, per [S11a]).
+//   - Several guardians may grant (both parents); one suffices. A guardian
+//     counts only when verified with a verification_ref.
+//   - Status gives INVALIDATED precedence over WITHDRAWN over EXPIRED; a
+//     record is ConsentUnknown before its granted_at.
+//   - A criminal-record consent without an expiry gets granted_at plus the
+//     criminal-record retention (6 months), the earliest of the rules.
+//   - A consent recipient without a country matches the recipient id in
+//     any country.
 package consent
 
 import "time"

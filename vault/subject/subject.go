@@ -4,6 +4,36 @@
 // restriction (s.34), objections (s.32), legal holds and erasure.
 //
 // The package is pure: every function that depends on time takes "now".
+//
+// # Lifecycle
+//
+//	ACTIVE --Suspend--> SUSPENDED_PENDING_EVIDENCE --ProofReceived--> EVIDENCE_UNDER_REVIEW
+//	SUSPENDED_PENDING_EVIDENCE, EVIDENCE_UNDER_REVIEW --Reinstate--> ACTIVE
+//	ACTIVE --Restrict--> RESTRICTED --Unrestrict--> ACTIVE
+//	ACTIVE, SUSPENDED_*, EVIDENCE_UNDER_REVIEW, RESTRICTED --MarkErasurePending--> ERASURE_PENDING
+//	ERASURE_PENDING --MarkErased (no legal hold in force)--> ERASED
+//
+// A call in the wrong state returns [ErrInvalidTransition]; any call on an
+// ERASED subject returns [ErrErased]. Objections, legal holds, retention
+// timers and per-category erasure and restriction apply in any live state.
+//
+// # Time
+//
+// Ages and the evidence window are counted in Asia/Bangkok calendar days
+// ([ICT], a fixed UTC+7 zone: Thailand has no daylight-saving time, so no
+// tzdata is needed). The deadline is 23:59:59.999999999 ICT on the 15th day
+// after the day of detection [Inference; CCC s.193/3 Memory].
+//
+// # Inference-level choices
+//
+//   - Someone born on 29 February turns a year older on 1 March in common
+//     years (the later reading: a minor stays a minor one day longer).
+//   - A subject's type cannot change after registration.
+//   - A restriction with categories restricts only them and leaves the
+//     state ACTIVE; without, the whole subject is RESTRICTED.
+//   - When two retention timers exist for a category, the earlier wins.
+//   - An incapable subject (capable_of_consent false) is not sui juris at
+//     any age.
 package subject
 
 import "time"
