@@ -1,10 +1,3 @@
-// Package kek defines the key-encryption key (KEK) that protects fieldvault's
-// per-category keysets at rest, and its backends: a local key file (the
-// embedded default) and HashiCorp Vault Transit.
-//
-// The KEK is on the rotation and start-up path, never on the request path:
-// keysets are unwrapped once and cached by package keys, so a KEK outage
-// stops rotation but not serving.
 package kek
 
 import (
@@ -27,6 +20,28 @@ type KEK interface {
 // wraps use the new version; old blobs still unwrap.
 type Rotator interface {
 	Rotate(ctx context.Context) error
+}
+
+// Rewrapper is implemented by KEKs that can move a wrapped blob to their
+// current primary version without the plaintext ever reaching the caller
+// (Vault Transit's rewrap endpoint). The aad bound at Wrap time stays bound:
+// the result unwraps with the same aad as the input. A blob that is
+// malformed or that the backend cannot decrypt fails with
+// ErrInvalidCiphertext.
+//
+// KEKs without it (Local, whose aad is bound inside the AEAD) are rewrapped
+// by Unwrap followed by Wrap.
+type Rewrapper interface {
+	Rewrap(ctx context.Context, wrapped []byte) ([]byte, error)
+}
+
+// Versioner is implemented by KEKs whose blobs record the KEK version that
+// made them. WrappedVersion only parses the blob's header; it does not
+// authenticate it, so use it to plan a rewrap or report progress, never to
+// decide that a blob is genuine. A blob that cannot be parsed fails with
+// ErrInvalidCiphertext.
+type Versioner interface {
+	WrappedVersion(wrapped []byte) (uint32, error)
 }
 
 // Sentinel errors. Backends wrap them with %w and add context that names the
