@@ -102,7 +102,9 @@ func TestReplayDetectsMismatches(t *testing.T) {
 		{"07-rotate", func(ex *exchange) { setJSON(ex, "data.latest_version", 3) }},
 		{"08-read-key-after-rotate", func(ex *exchange) { setJSON(ex, "data.keys.3", 1795621398) }},
 		{"10-rewrap", func(ex *exchange) { setJSON(ex, "data.key_version", 1) }},
-		{"11-rewrap-batch", func(ex *exchange) { setJSON(ex, "data.batch_results.1.error", "invalid ciphertext: version is too old") }},
+		{"11-rewrap-batch", func(ex *exchange) {
+			setJSON(ex, "data.batch_results.1.error", "invalid ciphertext: version is too old")
+		}},
 		{"12-decrypt-tampered", func(ex *exchange) { setJSON(ex, "errors.0", "cipher: message authentication failed!") }},
 		{"14-config-min-decryption", func(ex *exchange) { setJSON(ex, "data.min_decryption_version", 1) }},
 		{"15-decrypt-below-min-version", func(ex *exchange) { ex.Response.Status = 200 }},
