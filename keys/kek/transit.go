@@ -514,7 +514,6 @@ type transitKey struct {
 	Derived            bool   `json:"derived"`
 	SupportsEncryption bool   `json:"supports_encryption"`
 	SupportsDecryption bool   `json:"supports_decryption"`
-	LatestVersion      int64  `json:"latest_version"`
 }
 
 type transitCiphertext struct {
