@@ -76,6 +76,8 @@ const (
 	CodeAlreadyWithdrawn  = "ALREADY_WITHDRAWN"
 	CodeUnknownCategory   = "UNKNOWN_CATEGORY"
 	CodeLegalHold         = "LEGAL_HOLD"
+	CodeAlreadyApproved   = "ALREADY_APPROVED"
+	CodeDeadlinePassed    = "DEADLINE_PASSED"
 )
 
 // Item-level codes of tokenize.

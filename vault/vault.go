@@ -53,7 +53,9 @@ type Config struct {
 	Keys   *keys.Keyring
 	Policy *policy.Policy
 	Audit  AuditLog
-	Roles  Roles
+	// AuditSource is read for data-subject access reports; may be nil.
+	AuditSource audit.Source
+	Roles       Roles
 	Limits Limits
 	// Node names this replica in audit records.
 	Node   string
@@ -84,8 +86,9 @@ type Vault struct {
 	keys   *keys.Keyring
 	engine atomic.Pointer[policy.Engine]
 	pol    atomic.Pointer[policy.Policy]
-	audit  AuditLog
-	authz  *authorizer
+	audit    AuditLog
+	auditSrc audit.Source
+	authz    *authorizer
 	limits Limits
 	node   string
 	log    *slog.Logger
@@ -128,8 +131,9 @@ func New(cfg Config) (*Vault, error) {
 	v := &Vault{
 		store:  cfg.Store,
 		keys:   cfg.Keys,
-		audit:  cfg.Audit,
-		authz:  &authorizer{roles: cfg.Roles},
+		audit:    cfg.Audit,
+		auditSrc: cfg.AuditSource,
+		authz:    &authorizer{roles: cfg.Roles},
 		limits: cfg.Limits,
 		node:   cfg.Node,
 		log:    cfg.Logger,

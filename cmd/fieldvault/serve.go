@@ -134,7 +134,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
-	auditLog, closeAudit, err := openAudit(ctx, cfg, st, k, log)
+	auditLog, auditSrc, closeAudit, err := openAudit(ctx, cfg, st, k, log)
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	metrics := newMetrics()
 	v, err := vault.New(vault.Config{
-		Store: st, Keys: ring, Policy: pol, Audit: auditLog, Roles: roles,
+		Store: st, Keys: ring, Policy: pol, Audit: auditLog, AuditSource: auditSrc, Roles: roles,
 		Limits: vault.Limits{MaxBatch: cfg.MaxBatch}, Node: cfg.Node, Logger: log,
 		Observer: metrics,
 	})
@@ -213,6 +213,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	refresh, _ := time.ParseDuration(cfg.KeyRefresh)
 	go refreshKeys(ctx, ring, refresh, log)
+	go runRetention(ctx, v, time.Minute, log)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -256,6 +257,25 @@ func refreshKeys(ctx context.Context, ring *keys.Keyring, every time.Duration, l
 		case <-t.C:
 			if err := ring.Refresh(ctx); err != nil {
 				log.Warn("key refresh failed", "error", err)
+			}
+		}
+	}
+}
+
+// runRetention shreds categories whose retention timers ran out.
+func runRetention(ctx context.Context, v *vault.Vault, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := v.RunRetention(ctx)
+			if err != nil {
+				log.Warn("retention sweep failed", "error", err)
+			} else if n > 0 {
+				log.Info("retention sweep shredded categories", "count", n)
 			}
 		}
 	}
@@ -360,10 +380,10 @@ func loadAuditKeys(ctx context.Context, st store.Store, k kek.KEK) (*auditKeys, 
 	return ak, nil
 }
 
-func openAudit(ctx context.Context, cfg *serveConfig, st store.Store, k kek.KEK, log *slog.Logger) (*audit.Log, func() error, error) {
+func openAudit(ctx context.Context, cfg *serveConfig, st store.Store, k kek.KEK, log *slog.Logger) (*audit.Log, audit.Source, func() error, error) {
 	ak, err := loadAuditKeys(ctx, st, k)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var sink audit.Sink
 	var closeSink func() error
@@ -371,25 +391,25 @@ func openAudit(ctx context.Context, cfg *serveConfig, st store.Store, k kek.KEK,
 	case "file":
 		fs, err := audit.OpenFileSink(audit.FileConfig{Dir: filepath.Join(cfg.DataDir, "audit")})
 		if err != nil {
-			return nil, nil, fmt.Errorf("audit: %w", err)
+			return nil, nil, nil, fmt.Errorf("audit: %w", err)
 		}
 		sink, closeSink = fs, fs.Close
 	case "redis-stream":
 		rs, closeRS, err := openRedisAuditSink(ctx, cfg)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		sink, closeSink = rs, closeRS
 	default:
-		return nil, nil, usagef("unknown --audit %q (file | redis-stream)", cfg.Audit)
+		return nil, nil, nil, usagef("unknown --audit %q (file | redis-stream)", cfg.Audit)
 	}
 	l, err := audit.New(audit.Config{Node: cfg.Node, RefKey: ak.RefKey, SigningKey: ed25519.PrivateKey(ak.SigningKey),
 		Sink: sink, Logger: log})
 	if err != nil {
 		_ = closeSink()
-		return nil, nil, fmt.Errorf("audit: %w", err)
+		return nil, nil, nil, fmt.Errorf("audit: %w", err)
 	}
-	return l, func() error { return errors.Join(l.Close(), closeSink()) }, nil
+	return l, sink, func() error { return errors.Join(l.Close(), closeSink()) }, nil
 }
 
 func serverTLS(cfg *serveConfig) (*tls.Config, error) {
