@@ -56,7 +56,7 @@ type Config struct {
 	// AuditSource is read for data-subject access reports; may be nil.
 	AuditSource audit.Source
 	Roles       Roles
-	Limits Limits
+	Limits      Limits
 	// Node names this replica in audit records.
 	Node   string
 	Logger *slog.Logger
@@ -82,18 +82,18 @@ func (nopObserver) Decision(string, string, string, string, int) {}
 
 // Vault is the service. Safe for concurrent use.
 type Vault struct {
-	store  store.Store
-	keys   *keys.Keyring
-	engine atomic.Pointer[policy.Engine]
-	pol    atomic.Pointer[policy.Policy]
+	store    store.Store
+	keys     *keys.Keyring
+	engine   atomic.Pointer[policy.Engine]
+	pol      atomic.Pointer[policy.Policy]
 	audit    AuditLog
 	auditSrc audit.Source
 	authz    *authorizer
-	limits Limits
-	node   string
-	log    *slog.Logger
-	now    func() time.Time
-	obs    Observer
+	limits   Limits
+	node     string
+	log      *slog.Logger
+	now      func() time.Time
+	obs      Observer
 
 	apikeyCache sync.Map // sha256 hex -> *cachedPrincipal
 }
@@ -129,16 +129,16 @@ func New(cfg Config) (*Vault, error) {
 		cfg.Observer = nopObserver{}
 	}
 	v := &Vault{
-		store:  cfg.Store,
-		keys:   cfg.Keys,
+		store:    cfg.Store,
+		keys:     cfg.Keys,
 		audit:    cfg.Audit,
 		auditSrc: cfg.AuditSource,
 		authz:    &authorizer{roles: cfg.Roles},
-		limits: cfg.Limits,
-		node:   cfg.Node,
-		log:    cfg.Logger,
-		now:    cfg.Now,
-		obs:    cfg.Observer,
+		limits:   cfg.Limits,
+		node:     cfg.Node,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		obs:      cfg.Observer,
 	}
 	v.engine.Store(eng)
 	v.pol.Store(cfg.Policy)
