@@ -92,6 +92,8 @@ type KeysetInfo struct {
 	Versions  []VersionInfo `json:"versions"`
 	CreatedAt time.Time     `json:"created_at"`
 	RotatedAt time.Time     `json:"rotated_at,omitzero"`
+	// AutoRotate is the automatic rotation period, 0 for none.
+	AutoRotate Duration `json:"auto_rotate_period,omitempty"`
 }
 
 // keysetDoc is the stored form of a category keyset.

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/fieldvault/fieldvault/keys"
+	"github.com/fieldvault/fieldvault/keys/kek"
 	"github.com/fieldvault/fieldvault/vault/audit"
 	"github.com/fieldvault/fieldvault/vault/policy"
 	"github.com/fieldvault/fieldvault/vault/store"
@@ -64,6 +65,11 @@ type Config struct {
 	Now func() time.Time
 	// Observer receives events for metrics; may be nil.
 	Observer Observer
+	// KEK is the key-encryption key, for rotate-kek; may be nil.
+	KEK kek.KEK
+	// AfterKEKRotate re-wraps secrets the server keeps outside the keyring
+	// after a KEK rotation; may be nil.
+	AfterKEKRotate KEKRotator
 }
 
 // Observer receives counts for metrics. Implementations must be cheap and
@@ -96,6 +102,10 @@ type Vault struct {
 	obs      Observer
 
 	apikeyCache sync.Map // sha256 hex -> *cachedPrincipal
+
+	kek            kek.KEK
+	afterKEKRotate KEKRotator
+	jobs           jobRunner
 }
 
 // New builds a Vault. It does no I/O.
@@ -139,6 +149,9 @@ func New(cfg Config) (*Vault, error) {
 		log:      cfg.Logger,
 		now:      cfg.Now,
 		obs:      cfg.Observer,
+
+		kek:            cfg.KEK,
+		afterKEKRotate: cfg.AfterKEKRotate,
 	}
 	v.engine.Store(eng)
 	v.pol.Store(cfg.Policy)

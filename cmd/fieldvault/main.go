@@ -35,6 +35,13 @@ Client (FIELDVAULT_ADDR, FIELDVAULT_TOKEN):
   fieldvault consent withdraw ID
   fieldvault apikey create --principal NAME --role ROLE...
   fieldvault apikey revoke NAME
+  fieldvault keys list                  versions, primary, state, tokens per version
+  fieldvault keys rotate --category C   new primary version
+  fieldvault keys rewrap [--category C] [--rate N] [--detach]
+  fieldvault keys disable|enable|destroy --category C --version V
+  fieldvault keys config --category C --auto-rotate 720h
+  fieldvault keys rotate-kek            new KEK version; re-wraps the keysets
+  fieldvault jobs get|follow ID
 
 Offline:
   fieldvault policy check FILE          validate a policy file
@@ -71,6 +78,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdAPIKey(ctx, args[1:], stdout)
 	case "policy":
 		err = cmdPolicy(args[1:], stdout)
+	case "keys":
+		err = cmdKeys(ctx, args[1:], stdout, stderr)
+	case "jobs":
+		err = cmdJobs(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "fieldvault", version)
 	case "help", "-h", "--help":

@@ -158,7 +158,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	v, err := vault.New(vault.Config{
 		Store: st, Keys: ring, Policy: pol, Audit: auditLog, AuditSource: auditSrc, Roles: roles,
 		Limits: vault.Limits{MaxBatch: cfg.MaxBatch}, Node: cfg.Node, Logger: log,
-		Observer: metrics,
+		Observer: metrics, KEK: k,
+		AfterKEKRotate: func(ctx context.Context) error { return rewrapAuditKeys(ctx, st, k) },
 	})
 	if err != nil {
 		return err
@@ -214,6 +215,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	refresh, _ := time.ParseDuration(cfg.KeyRefresh)
 	go refreshKeys(ctx, ring, refresh, log)
 	go runRetention(ctx, v, time.Minute, log)
+	go runKeyMaintenance(ctx, v, time.Minute, log)
+	defer v.StopJobs()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -259,6 +262,37 @@ func refreshKeys(ctx context.Context, ring *keys.Keyring, every time.Duration, l
 				log.Warn("key refresh failed", "error", err)
 			}
 		}
+	}
+}
+
+// runKeyMaintenance resumes rewrap jobs left running by a crash or by a dead
+// replica, and applies automatic rotation periods.
+func runKeyMaintenance(ctx context.Context, v *vault.Vault, every time.Duration, log *slog.Logger) {
+	for {
+		if n, err := v.ResumeJobs(ctx); err != nil {
+			log.Warn("resuming jobs failed", "error", err)
+		} else if n > 0 {
+			log.Info("resumed jobs", "count", n)
+		}
+		if rotated, err := v.RotateDueKeys(ctx); err != nil {
+			log.Warn("automatic rotation failed", "error", err)
+		} else if len(rotated) > 0 {
+			log.Info("automatic rotation", "categories", rotated)
+		}
+		if !sleepCtx(ctx, every) {
+			return
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -319,6 +353,7 @@ func openKEK(ctx context.Context, cfg *serveConfig, log *slog.Logger) (kek.KEK, 
 			Address: os.Getenv("VAULT_ADDR"),
 			Mount:   cfg.TransitMount,
 			Key:     cfg.TransitKey,
+			Logger:  log,
 		})
 		if err != nil {
 			return nil, err
@@ -378,6 +413,25 @@ func loadAuditKeys(ctx context.Context, st store.Store, k kek.KEK) (*auditKeys, 
 		return nil, fmt.Errorf("audit keys: %w", err)
 	}
 	return ak, nil
+}
+
+// rewrapAuditKeys re-wraps the audit keys with the KEK's new primary version.
+func rewrapAuditKeys(ctx context.Context, st store.Store, k kek.KEK) error {
+	rec, err := st.GetRecord(ctx, "meta", "audit-keys")
+	if err != nil {
+		return err
+	}
+	raw, err := k.Unwrap(ctx, rec.Value, []byte(auditKeysAAD))
+	if err != nil {
+		return err
+	}
+	wrapped, err := k.Wrap(ctx, raw, []byte(auditKeysAAD))
+	clear(raw)
+	if err != nil {
+		return err
+	}
+	_, err = st.PutRecord(ctx, store.Record{Kind: "meta", ID: "audit-keys", Value: wrapped}, rec.Rev)
+	return err
 }
 
 func openAudit(ctx context.Context, cfg *serveConfig, st store.Store, k kek.KEK, log *slog.Logger) (*audit.Log, audit.Source, func() error, error) {

@@ -41,6 +41,14 @@ func (s *Server) routes() {
 	m.Handle("GET /v1/consents/{id}", s.auth(s.getConsent))
 	m.Handle("POST /v1/consents/{id}/withdraw", s.auth(s.withdrawConsent))
 
+	m.Handle("GET /v1/keys", s.auth(s.listKeys))
+	m.Handle("POST /v1/keys/rewrap", s.auth(s.rewrap))
+	m.Handle("POST /v1/keys/kek/rotate", s.auth(s.rotateKEK))
+	m.Handle("POST /v1/keys/{category}/rotate", s.auth(s.rotateKeys))
+	m.Handle("POST /v1/keys/{category}/config", s.auth(s.configureKeys))
+	m.Handle("POST /v1/keys/{category}/versions/{version}/{action}", s.auth(s.keyVersionAction))
+	m.Handle("GET /v1/jobs/{id}", s.auth(s.getJob))
+
 	m.Handle("POST /v1/auth/keys", s.auth(s.createAPIKey))
 	m.Handle("DELETE /v1/auth/keys/{principal}", s.auth(s.revokeAPIKeys))
 
