@@ -81,6 +81,23 @@ type detItem struct {
 // *Error (KindForbidden, or KindNotFound when every token is unknown) so
 // the API can answer 4xx with the per-token reasons.
 func (v *Vault) Detokenize(ctx context.Context, p *Principal, req *DetokenizeRequest) (*DetokenizeResult, error) {
+	res, err := v.detokenize(ctx, p, req)
+	if err != nil && res == nil {
+		// Requests that fail before any decision still count, so that
+		// outages show up beside denials.
+		var e *Error
+		if errors.As(err, &e) && (e.Code == CodeStoreUnavailable || e.Code == CodeKEKUnavailable) {
+			g := ""
+			if req.Ground != nil {
+				g = req.Ground.Type
+			}
+			v.obs.Decision(purposeLabel(req.Purpose), groundLabel(g), policy.Deny, e.Code, len(req.Tokens))
+		}
+	}
+	return res, err
+}
+
+func (v *Vault) detokenize(ctx context.Context, p *Principal, req *DetokenizeRequest) (*DetokenizeResult, error) {
 	if !v.authz.Can(p, OpDetokenize) {
 		return nil, errorf(KindForbidden, CodeForbidden, "this API key may not detokenize")
 	}

@@ -73,13 +73,15 @@ func (v *Vault) ListKeys(ctx context.Context, p *Principal) (*KeysView, error) {
 		if info.AutoRotate > 0 {
 			cv.AutoRotate = time.Duration(info.AutoRotate).String()
 		}
+		states := map[string]int{}
 		for _, ver := range info.Versions {
 			cv.Versions = append(cv.Versions, KeyVersionView{Version: ver.Version, State: ver.State,
 				Primary: ver.Version == info.Primary, Tokens: byKey[[2]uint32{uint32(cat.ID), ver.Version}],
 				CreatedAt: ver.CreatedAt})
-			if ko, ok := v.obs.(KeyObserver); ok {
-				ko.KeyVersion(cat.Name, ver.State, ver.Version == info.Primary)
-			}
+			states[ver.State]++
+		}
+		if ko, ok := v.obs.(KeyObserver); ok {
+			ko.KeyVersions(cat.Name, states, info.Primary)
 		}
 		out.Categories = append(out.Categories, cv)
 	}
@@ -88,7 +90,7 @@ func (v *Vault) ListKeys(ctx context.Context, p *Principal) (*KeysView, error) {
 
 // KeyObserver is an optional Observer extension for key metrics.
 type KeyObserver interface {
-	KeyVersion(category, state string, primary bool)
+	KeyVersions(category string, states map[string]int, primary uint32)
 	Rewrap(done, total int64, running bool)
 }
 

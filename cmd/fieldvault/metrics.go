@@ -21,6 +21,15 @@ type metrics struct {
 	tokenized  *prometheus.CounterVec
 	detokenize *prometheus.CounterVec
 	decisions  *prometheus.CounterVec
+
+	keyVersions   *prometheus.GaugeVec
+	rewrapRunning prometheus.Gauge
+	rewrapDone    prometheus.Gauge
+	rewrapTotal   prometheus.Gauge
+
+	store *opMetrics
+	kek   *opMetrics
+	audit *opMetrics
 }
 
 func newMetrics() *metrics {
@@ -41,8 +50,21 @@ func newMetrics() *metrics {
 	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fieldvault_decisions_total", Help: "Detokenise decisions by purpose, ground, decision and reason."},
 		[]string{"purpose", "ground", "decision", "reason"})
+	m.keyVersions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "fieldvault_key_versions", Help: "Key versions per category and state; state=\"primary\" holds the primary version number."},
+		[]string{"category", "state"})
+	m.rewrapRunning = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "fieldvault_rewrap_running", Help: "1 while this replica runs a rewrap job."})
+	m.rewrapDone = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "fieldvault_rewrap_tokens_done", Help: "Tokens the current (or last) rewrap job has scanned."})
+	m.rewrapTotal = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "fieldvault_rewrap_tokens_total", Help: "Tokens in scope of the current (or last) rewrap job."})
 	m.reg.MustRegister(m.requests, m.latency, m.tokenized, m.detokenize, m.decisions,
+		m.keyVersions, m.rewrapRunning, m.rewrapDone, m.rewrapTotal,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.store = newOpMetrics(m.reg, "store", "Token store")
+	m.kek = newOpMetrics(m.reg, "kek", "Key-encryption key")
+	m.audit = newOpMetrics(m.reg, "audit", "Audit log")
 	return m
 }
 
@@ -65,4 +87,24 @@ func (m *metrics) Detokenized(category, outcome string, n int) {
 
 func (m *metrics) Decision(purpose, ground, decision, reason string, n int) {
 	m.decisions.WithLabelValues(purpose, ground, decision, reason).Add(float64(n))
+}
+
+// KeyVersions implements vault.KeyObserver: the number of versions of a
+// category in each state, and its primary version number.
+func (m *metrics) KeyVersions(category string, states map[string]int, primary uint32) {
+	for _, st := range []string{"enabled", "disabled", "destroyed"} {
+		m.keyVersions.WithLabelValues(category, st).Set(float64(states[st]))
+	}
+	m.keyVersions.WithLabelValues(category, "primary").Set(float64(primary))
+}
+
+// Rewrap implements vault.KeyObserver.
+func (m *metrics) Rewrap(done, total int64, running bool) {
+	m.rewrapDone.Set(float64(done))
+	m.rewrapTotal.Set(float64(total))
+	if running {
+		m.rewrapRunning.Set(1)
+	} else {
+		m.rewrapRunning.Set(0)
+	}
 }

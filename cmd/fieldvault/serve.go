@@ -115,19 +115,20 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.Node = sanitizeNode(h)
 	}
 
-	st, err := openStore(ctx, cfg)
+	metrics := newMetrics()
+	rawStore, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	cleanup.add(st.Close)
+	cleanup.add(rawStore.Close)
+	st := store.Store(instrStore{Store: rawStore, m: metrics.store})
 
-	k, err := openKEK(ctx, cfg, log)
+	rawKEK, err := openKEK(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	if c, ok := k.(io.Closer); ok {
-		cleanup.add(c.Close)
-	}
+	k := instrKEK{k: rawKEK, m: metrics.kek}
+	cleanup.add(k.Close)
 
 	ring, err := keys.New(keys.Config{KEK: k, Storage: vault.KeyStorage(st)})
 	if err != nil {
@@ -154,9 +155,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for name, r := range cfg.Roles {
 		roles[name] = r
 	}
-	metrics := newMetrics()
 	v, err := vault.New(vault.Config{
-		Store: st, Keys: ring, Policy: pol, Audit: auditLog, AuditSource: auditSrc, Roles: roles,
+		Store: st, Keys: ring, Policy: pol, Audit: instrAudit{Log: auditLog, m: metrics.audit}, AuditSource: auditSrc, Roles: roles,
 		Limits: vault.Limits{MaxBatch: cfg.MaxBatch}, Node: cfg.Node, Logger: log,
 		Observer: metrics, KEK: k,
 		AfterKEKRotate: func(ctx context.Context) error { return rewrapAuditKeys(ctx, st, k) },
