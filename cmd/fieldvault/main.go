@@ -44,6 +44,8 @@ Client (FIELDVAULT_ADDR, FIELDVAULT_TOKEN):
   fieldvault jobs get|follow ID
 
 Offline:
+  fieldvault audit verify [--data-dir D | --dir AUDITDIR] [--public-key HEX|@FILE]
+  fieldvault audit verify --redis redis://... --node N --public-key HEX
   fieldvault policy check FILE          validate a policy file
   fieldvault policy default             print the built-in policy
   fieldvault version
@@ -82,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdKeys(ctx, args[1:], stdout, stderr)
 	case "jobs":
 		err = cmdJobs(ctx, args[1:], stdout, stderr)
+	case "audit":
+		err = cmdAudit(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "fieldvault", version)
 	case "help", "-h", "--help":

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -459,6 +460,12 @@ func openAudit(ctx context.Context, cfg *serveConfig, st store.Store, k kek.KEK,
 	}
 	l, err := audit.New(audit.Config{Node: cfg.Node, RefKey: ak.RefKey, SigningKey: ed25519.PrivateKey(ak.SigningKey),
 		Sink: sink, Logger: log})
+	if err == nil {
+		if werr := writeAuditPublicKey(filepath.Join(cfg.DataDir, "audit"), l.PublicKey()); werr != nil {
+			log.Warn("cannot write the audit public key", "error", werr)
+		}
+		log.Info("audit log", "node", cfg.Node, "public_key", hex.EncodeToString(l.PublicKey()))
+	}
 	if err != nil {
 		_ = closeSink()
 		return nil, nil, nil, fmt.Errorf("audit: %w", err)
