@@ -144,21 +144,33 @@ type instance struct {
 
 // Open opens or creates a store in dir.
 func Open(dir string, opt Options) (*Store, error) {
+	return open(dir, opt, nil)
+}
+
+// open opens a store on fs, or on the local disk when fs is nil (tests pass
+// in-memory and instrumented file systems).
+func open(dir string, opt Options, fs vfs.FS) (*Store, error) {
 	opt.setDefaults()
 	keysDir := filepath.Join(dir, SubjectKeysDir)
-	for _, d := range []string{dir, keysDir} {
-		if err := privateDir(d); err != nil {
-			return nil, err
+	mainFS := fs
+	if fs == nil {
+		for _, d := range []string{dir, keysDir} {
+			if err := privateDir(d); err != nil {
+				return nil, err
+			}
 		}
+		fs = vfs.Default
+	} else if err := fs.MkdirAll(keysDir, 0o700); err != nil {
+		return nil, fmt.Errorf("pebble store: %w", err)
 	}
 	cache := pebbledb.NewCache(opt.CacheSize)
 	defer cache.Unref()
 
-	main, err := openInstance(dir, pebbleOptions(opt, cache, opt.MemTableSize, nil))
+	main, err := openInstance(dir, pebbleOptions(opt, cache, opt.MemTableSize, mainFS))
 	if err != nil {
 		return nil, err
 	}
-	keys, err := openInstance(keysDir, pebbleOptions(opt, cache, subjectKeysMemTable, scrubFS{vfs.Default}))
+	keys, err := openInstance(keysDir, pebbleOptions(opt, cache, subjectKeysMemTable, scrubFS{fs}))
 	if err != nil {
 		_ = main.db.Close()
 		return nil, err

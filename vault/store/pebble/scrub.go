@@ -3,7 +3,6 @@ package pebble
 import (
 	"errors"
 	"io/fs"
-	"os"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -19,7 +18,7 @@ type scrubFS struct {
 }
 
 func (f scrubFS) Remove(name string) error {
-	if err := zeroFile(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := f.zero(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return f.FS.Remove(name)
@@ -34,23 +33,23 @@ func (f scrubFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCa
 	return f.FS.Create(newname, category)
 }
 
-// zeroFile overwrites a regular file's contents with zeros and syncs it.
-func zeroFile(name string) error {
-	fi, err := os.Lstat(name)
+// zero overwrites a regular file's contents with zeros and syncs it.
+func (f scrubFS) zero(name string) error {
+	fi, err := f.FS.Stat(name)
 	if err != nil {
 		return err
 	}
 	if !fi.Mode().IsRegular() || fi.Size() == 0 {
 		return nil
 	}
-	file, err := os.OpenFile(name, os.O_WRONLY, 0)
+	file, err := f.FS.OpenReadWrite(name, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return err
 	}
-	zeros := make([]byte, min(fi.Size(), 1<<16))
-	for off := int64(0); off < fi.Size(); off += int64(len(zeros)) {
-		n := min(int64(len(zeros)), fi.Size()-off)
-		if _, err := file.WriteAt(zeros[:n], off); err != nil {
+	size := fi.Size()
+	zeros := make([]byte, min(size, 1<<16))
+	for off := int64(0); off < size; off += int64(len(zeros)) {
+		if _, err := file.WriteAt(zeros[:min(int64(len(zeros)), size-off)], off); err != nil {
 			_ = file.Close()
 			return err
 		}
