@@ -42,6 +42,7 @@ Client (FIELDVAULT_ADDR, FIELDVAULT_TOKEN):
   fieldvault keys config --category C --auto-rotate 720h
   fieldvault keys rotate-kek            new KEK version; re-wraps the keysets
   fieldvault jobs get|follow ID
+  fieldvault bench --scenario S [--start | --addr URL] [--baseline transit]   load test (see fieldvault bench -h)
 
 Offline:
   fieldvault audit verify [--data-dir D | --dir AUDITDIR] [--public-key HEX|@FILE]
@@ -86,6 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdJobs(ctx, args[1:], stdout, stderr)
 	case "audit":
 		err = cmdAudit(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = cmdBench(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "fieldvault", version)
 	case "help", "-h", "--help":
