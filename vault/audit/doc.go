@@ -71,7 +71,7 @@
 //     '<' '>' '&' as \u003c \u003e \u0026, U+2028 and U+2029 as \u2028
 //     and \u2029, lower-case hex; every other character as its UTF-8; an
 //     invalid UTF-8 byte becomes U+FFFD (as UTF-8);
-//   - details (a map) with keys in byte order.
+//   - details (a map) with keys in byte order; keys must be valid UTF-8.
 //
 // Hash is the lower-case hex SHA-256 of the canonical encoding with hash
 // set to "" (the line reads "hash":""); the stored line is the same
@@ -112,4 +112,24 @@
 // and the chain head stays where it was; before its next write the Log
 // re-reads the sink's tail, so the chain continues validly after the sink
 // recovers.
+//
+// # Deployment
+//
+//   - Node: one per vault replica, stable across restarts (a StatefulSet pod
+//     name); each has its own chain: FileSink directory or Redis stream
+//     [StreamKey](node). Verify each node's chain on its own.
+//   - RefKey: 32 random bytes per deployment, stored like a data key
+//     (wrapped by the KEK). Rotating it makes old records unfindable by
+//     [ForSubject].
+//   - SigningKey: an Ed25519 key kept out of reach of whoever administers
+//     the log's storage. Give auditors the public key ([Log.PublicKey]);
+//     Verify needs nothing else.
+//   - FileSink: the log in a 0700 directory; point
+//     FileConfig.CheckpointPath at another volume or a location backed up
+//     separately. RedisStreamSink: appendonly yes and appendfsync always
+//     (checked at start); the checkpoint key has no hash tag, so in a
+//     Cluster it usually lives on another master; RedisConfig.CheckpointClient
+//     can put it on another Redis altogether.
+//   - Verify a file log that a vault is writing through a read-only
+//     FileSink (FileConfig.ReadOnly): it takes no lock and repairs nothing.
 package audit

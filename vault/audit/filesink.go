@@ -346,8 +346,11 @@ func (s *FileSink) Checkpoint(ctx context.Context) ([]byte, error) {
 
 // PutCheckpoint replaces the checkpoint store atomically and durably.
 func (s *FileSink) PutCheckpoint(ctx context.Context, cp []byte) error {
-	if s.readOnly {
-		return errors.New("audit/file: read-only")
+	s.mu.Lock()
+	unusable := s.readOnly || s.closed
+	s.mu.Unlock()
+	if unusable {
+		return errors.New("audit/file: read-only or closed")
 	}
 	dir := filepath.Dir(s.cpPath)
 	tmp, err := os.CreateTemp(dir, ".checkpoint-*")

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Errors. Any error from Append means the record was not committed; the
@@ -24,7 +25,8 @@ var (
 	// not write after it; run Verify for the full picture.
 	ErrTampered = errors.New("audit: stored chain does not verify")
 	// ErrInvalidRecord: a record the Log cannot encode (nil, a time outside
-	// years 0000-9999, or an encoding over 1 MiB). A programming error.
+	// years 0000-9999, a Details key that is not UTF-8, or an encoding over
+	// 1 MiB). A programming error.
 	ErrInvalidRecord = errors.New("audit: invalid record")
 )
 
@@ -244,6 +246,12 @@ func (l *Log) Append(ctx context.Context, rec *Record) error {
 	}
 	if !validTime(rec.Time) || (rec.Evidence != nil && !validTime(rec.Evidence.Expires)) {
 		return fmt.Errorf("%w: time outside years 0000-9999", ErrInvalidRecord)
+	}
+	for k := range rec.Details {
+		// Invalid UTF-8 is written as U+FFFD, which could make two keys one.
+		if !utf8.ValidString(k) {
+			return fmt.Errorf("%w: a Details key is not valid UTF-8", ErrInvalidRecord)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return err

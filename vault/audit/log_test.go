@@ -673,3 +673,20 @@ func readBytes(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+func TestAppendRejectsInvalid(t *testing.T) {
+	l := newLog(t, testConfig("node-a", openFileSink(t, t.TempDir())))
+	for name, r := range map[string]*Record{
+		"nil":                nil,
+		"year 10000":         {Type: TypeAdmin, Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
+		"expiry before 0000": {Type: TypeAdmin, Evidence: &Snapshot{Expires: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		"details key":        {Type: TypeAdmin, Details: map[string]string{"a\xff": "x", "a\xfe": "y"}},
+	} {
+		if err := l.Append(context.Background(), r); !errors.Is(err, ErrInvalidRecord) {
+			t.Errorf("%s: Append = %v, want ErrInvalidRecord", name, err)
+		}
+	}
+	if seq, _ := l.Head(); seq != 0 {
+		t.Errorf("head %d after invalid appends", seq)
+	}
+}

@@ -123,22 +123,23 @@ func (r *Report) add(k Kind, seq uint64, entry int64, format string, args ...any
 // Verify walks the chain in src and reports tampering. It checks that every
 // record carries its own hash in canonical form, that the records form one
 // chain 1, 2, ... linked by prev_hash in log order, that every checkpoint
-// (in the log and in the checkpoint store) is signed by pub, is present in
-// the chain with its hash, and that the log does not end before the latest
-// one. The error is for failures to read src; what is found is in the
-// Report.
+// (in the log and in the checkpoint store) is signed by pub and matches the
+// record it names, that no record lies beyond the last checkpoint, and that
+// the log does not end before the latest one. The error is for failures to
+// read src; what is found is in the Report.
 //
 // Each finding's Kind is exact for a single tampering operation (one edit,
 // one deletion of a run of records, one move, one insertion, one
 // truncation); combined tampering is always reported, possibly under
-// another kind. Verify reads src twice, the checkpoint store first, so it
-// can run while a Log appends.
+// another kind. Verify reads the checkpoint store, then the log once, in
+// memory bounded by the anomalies found (not by the log's size); it can run
+// while a Log appends.
 func Verify(ctx context.Context, src Source, pub ed25519.PublicKey) (*Report, error) {
 	if len(pub) != ed25519.PublicKeySize {
 		return nil, errors.New("audit: verify: not an Ed25519 public key")
 	}
 	rep := &Report{}
-	w := &walker{rep: rep, cps: map[uint64]string{}, displaced: map[uint64]*vrec{}, next: 1, tops: []string{""}}
+	w := &walker{rep: rep, next: 1, tops: []string{""}, displaced: map[uint64]*vrec{}, pending: map[uint64]pendingCp{}}
 
 	raw, err := src.Checkpoint(ctx)
 	if err != nil {
@@ -153,83 +154,42 @@ func Verify(ctx context.Context, src Source, pub ed25519.PublicKey) (*Report, er
 			}
 			rep.add(BadCheckpoint, seq, -1, "the checkpoint store's checkpoint: %v", err)
 		} else {
-			rep.Latest, rep.Node, rep.Stored = cp, cp.Node, cp.Seq
+			rep.Latest, rep.Stored = cp, cp.Seq
+			w.node, rep.Node = cp.Node, cp.Node
+			w.checkpoint(cp, -1)
 		}
 	}
 
-	// Pass 1: the checkpoints in the log.
-	var idx int64 = -1
-	type logCp struct {
-		cp  *Checkpoint
-		idx int64
-	}
-	var logCps []logCp
-	badLines := map[int64]bool{} // checkpoint lines that do not decode, reported in pass 2
-	err = src.Scan(ctx, func(e []byte) error {
-		idx++
-		if !isCheckpointEntry(e) {
-			return nil
-		}
-		cp, err := parseCheckpoint(e, pub)
-		if errors.Is(err, errMalformed) {
-			badLines[idx] = true
-			return nil
-		}
-		if err != nil {
-			rep.add(BadCheckpoint, cp.Seq, idx, "%v", err)
-			return nil
-		}
-		logCps = append(logCps, logCp{cp, idx})
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("audit: verify: %w", err)
-	}
-	if rep.Node == "" && len(logCps) > 0 {
-		rep.Node = logCps[0].cp.Node
-	}
-	if rep.Latest == nil && raw == nil && len(logCps) > 0 {
-		rep.add(MissingCheckpoint, 0, -1, "the checkpoint store is empty but the log holds %d checkpoints", len(logCps))
-	}
-	addCp := func(cp *Checkpoint, idx int64) {
-		if cp.Node != rep.Node {
-			rep.add(BadCheckpoint, cp.Seq, idx, "checkpoint of node %q in the chain of %q", cp.Node, rep.Node)
-			return
-		}
-		if h, ok := w.cps[cp.Seq]; ok && h != cp.Hash {
-			rep.add(BadCheckpoint, cp.Seq, idx, "two signed checkpoints disagree on record %d", cp.Seq)
-			return
-		}
-		w.cps[cp.Seq] = cp.Hash
-		rep.Anchored = max(rep.Anchored, cp.Seq)
-	}
-	if rep.Latest != nil {
-		addCp(rep.Latest, -1)
-	}
-	for _, c := range logCps {
-		addCp(c.cp, c.idx)
-	}
-	rep.Checkpoints = int64(len(logCps))
-
-	// Pass 2: the records.
-	w.node = rep.Node
 	rh := newRecordHasher()
-	idx = -1
+	var idx int64 = -1
 	err = src.Scan(ctx, func(e []byte) error {
 		idx++
 		rep.Entries++
 		if isCheckpointEntry(e) {
-			if badLines[idx] {
+			cp, err := parseCheckpoint(e, pub)
+			switch {
+			case errors.Is(err, errMalformed):
 				rep.add(Malformed, w.next, idx, "checkpoint line does not decode")
+			case err != nil:
+				rep.add(BadCheckpoint, cp.Seq, idx, "%v", err)
+			default:
+				rep.Checkpoints++
+				if w.node == "" {
+					w.node, rep.Node = cp.Node, cp.Node
+				}
+				if w.held != nil {
+					w.heldCps = append(w.heldCps, heldCp{cp, idx})
+				} else {
+					w.checkpoint(cp, idx)
+				}
 			}
 			return nil
 		}
 		v := &vrec{idx: idx}
 		r, sum, err := rh.decode(e)
-		switch {
-		case errors.Is(err, errMalformed):
+		if errors.Is(err, errMalformed) {
 			v.malformed = true
-		default:
+		} else {
 			rep.Records++
 			v.seq, v.hash, v.prev, v.node = r.Seq, r.Hash, r.PrevHash, r.Node
 			if err != nil {
@@ -241,19 +201,17 @@ func Verify(ctx context.Context, src Source, pub ed25519.PublicKey) (*Report, er
 				w.node, rep.Node = r.Node, r.Node
 			}
 		}
-		if w.held != nil {
-			w.process(w.held, v)
-		}
-		w.held = v
+		w.step(v)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("audit: verify: %w", err)
 	}
-	if w.held != nil {
-		w.process(w.held, nil)
-	}
+	w.step(nil)
 	w.finish()
+	if raw == nil && rep.Checkpoints > 0 {
+		rep.add(MissingCheckpoint, 0, -1, "the checkpoint store is empty but the log holds %d checkpoints", rep.Checkpoints)
+	}
 	return rep, nil
 }
 
@@ -285,13 +243,86 @@ type hole struct {
 type walker struct {
 	rep       *Report
 	node      string
-	cps       map[uint64]string
 	next      uint64   // the seq expected next
 	topSeq    uint64   // next-1
 	tops      []string // hashes seen for topSeq (more than one: duplicates)
 	holes     []hole   // sorted by lo
 	displaced map[uint64]*vrec
-	held      *vrec
+	held      *vrec    // the record waiting for its look-ahead
+	heldCps   []heldCp // checkpoint lines that came after held
+	pending   map[uint64]pendingCp
+	recent    [recentSize]recentRec // ring of accepted records, by seq
+}
+
+// heldCp is a checkpoint line read after the held record.
+type heldCp struct {
+	cp  *Checkpoint
+	idx int64
+}
+
+// pendingCp is a checkpoint for a record not reached yet.
+type pendingCp struct {
+	hash string
+	idx  int64
+}
+
+// recentSize bounds how far back a misplaced checkpoint line is checked.
+const recentSize = 1024
+
+type recentRec struct {
+	seq  uint64
+	hash string
+}
+
+// step processes the held record with r as its look-ahead (nil at the end),
+// then the checkpoint lines that followed it, and holds r.
+func (w *walker) step(r *vrec) {
+	if w.held != nil {
+		w.process(w.held, r)
+		for _, c := range w.heldCps {
+			w.checkpoint(c.cp, c.idx)
+		}
+		clear(w.heldCps)
+		w.heldCps = w.heldCps[:0]
+	}
+	w.held = r
+}
+
+// checkpoint applies a valid signed checkpoint: it must be of this chain
+// and match its record, now if the walk is there, else when it gets there.
+func (w *walker) checkpoint(cp *Checkpoint, idx int64) {
+	rep := w.rep
+	if cp.Node != w.node {
+		rep.add(BadCheckpoint, cp.Seq, idx, "checkpoint of node %q in the chain of %q", cp.Node, w.node)
+		return
+	}
+	rep.Anchored = max(rep.Anchored, cp.Seq)
+	switch {
+	case cp.Seq == w.topSeq:
+		w.checkpointed(cp.Seq, w.tops, cp.Hash, idx)
+	case cp.Seq > w.topSeq:
+		if p, ok := w.pending[cp.Seq]; ok && p.hash != cp.Hash {
+			rep.add(BadCheckpoint, cp.Seq, idx, "two signed checkpoints disagree on record %d", cp.Seq)
+			return
+		}
+		w.pending[cp.Seq] = pendingCp{cp.Hash, idx}
+	default:
+		if rr := w.recent[cp.Seq%recentSize]; rr.seq == cp.Seq && rr.hash != "" {
+			w.checkpointed(cp.Seq, []string{rr.hash}, cp.Hash, idx)
+		} else if _, inHole := w.findHole(cp.Seq); inHole {
+			w.pending[cp.Seq] = pendingCp{cp.Hash, idx} // the record may come later
+		} else {
+			rep.add(BadCheckpoint, cp.Seq, idx, "checkpoint for record %d is far from it and was not checked", cp.Seq)
+		}
+	}
+}
+
+// checkpointed reports an Edited record if none of its hashes is the one a
+// signed checkpoint gives.
+func (w *walker) checkpointed(seq uint64, hashes []string, want string, idx int64) {
+	if seq > 0 && !slices.Contains(hashes, want) {
+		w.rep.add(Edited, seq, idx, "record %d differs from the signed checkpoint (the chain was rewritten up to here)", seq)
+	}
 }
 
 func (w *walker) process(r, peek *vrec) {
@@ -343,7 +374,7 @@ func (w *walker) process(r, peek *vrec) {
 		if r.seq == h.hi && r.hash != h.after {
 			rep.add(Edited, r.seq, r.idx, "record %d is not the record %d chains to", r.seq, r.seq+1)
 		}
-		w.checkpointed(r.seq, []string{r.hash}, r.idx)
+		w.settled(r.seq, []string{r.hash})
 		var parts []hole
 		if r.seq > h.lo {
 			parts = append(parts, hole{lo: h.lo, hi: r.seq - 1, before: h.before, beforeKnown: h.beforeKnown, after: r.prev})
@@ -388,24 +419,28 @@ func (w *walker) link(r *vrec) {
 
 // accept makes r the top of the chain.
 func (w *walker) accept(r *vrec) {
-	w.finishTop(r.idx)
+	w.finishTop()
 	w.topSeq, w.next = r.seq, r.seq+1
 	w.tops = append(w.tops[:0], r.hash)
 	w.rep.Last = max(w.rep.Last, r.seq)
 }
 
-func (w *walker) finishTop(idx int64) {
-	if w.topSeq > 0 {
-		w.checkpointed(w.topSeq, w.tops, idx)
+// finishTop checks the record the walk leaves against a checkpoint that
+// came before it, and remembers it for checkpoint lines that come late.
+func (w *walker) finishTop() {
+	if w.topSeq == 0 || len(w.tops) == 0 {
+		return
 	}
+	w.settled(w.topSeq, w.tops)
 }
 
-// checkpointed checks record seq (with any of hashes) against a signed
-// checkpoint for seq, if there is one.
-func (w *walker) checkpointed(seq uint64, hashes []string, idx int64) {
-	if h, ok := w.cps[seq]; ok && !slices.Contains(hashes, h) {
-		w.rep.add(Edited, seq, idx, "record %d differs from the signed checkpoint (the chain was rewritten up to here)", seq)
+// settled is called once per placed record.
+func (w *walker) settled(seq uint64, hashes []string) {
+	if p, ok := w.pending[seq]; ok {
+		delete(w.pending, seq)
+		w.checkpointed(seq, hashes, p.hash, p.idx)
 	}
+	w.recent[seq%recentSize] = recentRec{seq, hashes[0]}
 }
 
 func (w *walker) findHole(seq uint64) (int, bool) {
@@ -415,14 +450,14 @@ func (w *walker) findHole(seq uint64) (int, bool) {
 
 func (w *walker) finish() {
 	rep := w.rep
-	w.finishTop(-1)
+	w.finishTop()
 	for _, seq := range slices.Sorted(maps.Keys(w.displaced)) {
 		d := w.displaced[seq]
 		if seq == w.next {
 			rep.add(Reordered, d.seq, d.idx, "record %d appears before record %d", d.seq, d.seq-1)
 			w.link(d)
 			w.accept(d)
-			w.finishTop(-1)
+			w.finishTop()
 			continue
 		}
 		rep.add(Inserted, d.seq, d.idx, "record %d is beyond the end of the chain", d.seq)
