@@ -74,7 +74,8 @@ const SubjectKeysDir = "subject-keys"
 // Options configures a Store. The zero value gives the defaults.
 type Options struct {
 	// CacheSize is the block cache, in bytes, shared by both instances.
-	// Default 64 MiB.
+	// Default 64 MiB. Pebble charges memtables to its block cache; Open
+	// adds their size on top, so CacheSize is left for blocks.
 	CacheSize int64
 	// MemTableSize is the main instance's memtable size in bytes; up to
 	// two memtables exist at once. Larger memtables mean fewer flushes and
@@ -163,7 +164,9 @@ func open(dir string, opt Options, fs vfs.FS) (*Store, error) {
 	} else if err := fs.MkdirAll(keysDir, 0o700); err != nil {
 		return nil, fmt.Errorf("pebble store: %w", err)
 	}
-	cache := pebbledb.NewCache(opt.CacheSize)
+	// Up to MemTableStopWritesThreshold (2) queued memtables and the
+	// mutable one per instance, each reserved in the cache.
+	cache := pebbledb.NewCache(opt.CacheSize + 3*int64(opt.MemTableSize) + 3*subjectKeysMemTable)
 	defer cache.Unref()
 
 	main, err := openInstance(dir, pebbleOptions(opt, cache, opt.MemTableSize, mainFS))

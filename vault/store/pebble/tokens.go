@@ -1,9 +1,11 @@
 package pebble
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"slices"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 
@@ -147,39 +149,38 @@ func (s *Store) InsertTokens(ctx context.Context, rows []store.Token) ([]store.I
 	var val, subjectKey []byte
 	in.locks.lock(&ls)
 	unlock := func() { in.locks.unlock(&ls) }
+
+	// Read every key once, in key order, under the locks: exists[i] for
+	// row i's token, bound[i] for its fingerprint.
+	exists := make([]bool, len(rows))
+	bound := make([]string, len(rows))
+	err := in.multiGet(keys, func(k int, v []byte) error {
+		if k%2 == 0 {
+			exists[k/2] = true
+		} else {
+			bound[k/2] = string(v)
+		}
+		return nil
+	})
+	if err != nil {
+		unlock()
+		_ = b.Close()
+		return nil, err
+	}
 	for i := range rows {
 		r := &rows[i]
 		tokenKey, fpKey := keys[2*i], keys[2*i+1]
-		if _, dup := tokensInCall[r.Token]; dup {
-			results[i].Err = store.ErrTokenExists
-			continue
-		}
-		exists, err := in.has(tokenKey)
-		if err != nil {
-			unlock()
-			_ = b.Close()
-			return nil, err
-		}
-		if exists {
+		if _, dup := tokensInCall[r.Token]; dup || exists[i] {
 			results[i].Err = store.ErrTokenExists
 			continue
 		}
 		if fpKey != nil {
-			bound, ok := fpsInCall[string(fpKey)]
-			if !ok {
-				v, closer, err := in.get(fpKey)
-				if err != nil {
-					unlock()
-					_ = b.Close()
-					return nil, err
-				}
-				if v != nil {
-					bound, ok = string(v), true
-				}
-				_ = closer.Close()
+			existing, ok := fpsInCall[string(fpKey)]
+			if !ok && bound[i] != "" {
+				existing, ok = bound[i], true
 			}
 			if ok {
-				results[i] = store.InsertResult{Err: store.ErrFingerprintBound, Existing: bound}
+				results[i] = store.InsertResult{Err: store.ErrFingerprintBound, Existing: existing}
 				continue
 			}
 			_ = b.Set(fpKey, tokenKey[1:], nil)
@@ -229,17 +230,17 @@ func (s *Store) GetTokens(ctx context.Context, tokens []string) ([]*store.Token,
 	in := s.main
 	out := make([]*store.Token, len(tokens))
 	rows := make([]store.Token, len(tokens))
-	var key []byte
-	for i, tok := range tokens {
-		key = appendTokenKey(key[:0], tok)
-		ok, err := in.getToken(key, &rows[i])
-		if err != nil {
-			return nil, err
+	keys := tokenKeys(tokens, func(t *string) string { return *t })
+	err := in.multiGet(keys, func(i int, v []byte) error {
+		if err := store.DecodeToken(v, &rows[i]); err != nil {
+			return corrupt("token row", err)
 		}
-		if ok {
-			rows[i].Token = tok
-			out[i] = &rows[i]
-		}
+		rows[i].Token = tokens[i]
+		out[i] = &rows[i]
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := in.settle(); err != nil {
 		return nil, err
@@ -258,18 +259,26 @@ func (s *Store) LookupFingerprints(ctx context.Context, category uint16, fps [][
 	defer s.leave()
 	in := s.main
 	out := make([]string, len(fps))
-	var key []byte
+	size := 0
+	for _, fp := range fps {
+		size += 3 + len(fp)
+	}
+	arena := make([]byte, 0, size)
+	keys := make([][]byte, len(fps))
 	for i, fp := range fps {
 		if len(fp) == 0 {
-			continue
+			continue // nil key: skipped, answered ""
 		}
-		key = appendFingerprintKey(key[:0], category, fp)
-		v, closer, err := in.get(key)
-		if err != nil {
-			return nil, err
-		}
+		start := len(arena)
+		arena = appendFingerprintKey(arena, category, fp)
+		keys[i] = arena[start:len(arena):len(arena)]
+	}
+	err := in.multiGet(keys, func(i int, v []byte) error {
 		out[i] = string(v)
-		_ = closer.Close()
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := in.settle(); err != nil {
 		return nil, err
@@ -582,4 +591,41 @@ func (s *Store) TokenCounts(ctx context.Context) ([]store.TokenCount, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// multiGet calls fn(i, value) for each keys[i] that is present; nil keys
+// are skipped. It looks
+// the keys up in ascending order through one iterator, which lets Pebble
+// reuse its position (and loaded blocks) from one key to the next; bloom
+// filters skip tables without the key. value is valid only during fn.
+func (in *instance) multiGet(keys [][]byte, fn func(i int, value []byte) error) error {
+	order := make([]int32, 0, len(keys))
+	for i, k := range keys {
+		if k != nil {
+			order = append(order, int32(i))
+		}
+	}
+	slices.SortFunc(order, func(a, b int32) int { return bytes.Compare(keys[a], keys[b]) })
+	it, err := in.db.NewIter(nil)
+	if err != nil {
+		return unavailable(err)
+	}
+	for _, i := range order {
+		if !it.SeekGE(keys[i]) || !bytes.Equal(it.Key(), keys[i]) {
+			continue
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return unavailable(err)
+		}
+		if err := fn(int(i), v); err != nil {
+			_ = it.Close()
+			return err
+		}
+	}
+	if err := it.Close(); err != nil {
+		return unavailable(err)
+	}
+	return nil
 }
