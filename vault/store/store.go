@@ -50,6 +50,8 @@ var (
 	ErrClosed = errors.New("store: closed")
 	// ErrInvalid: an argument violates the contract (empty token, oversized
 	// key, zero category). A programming error upstream, never user input.
+	// An invalid argument anywhere in a batch fails the whole call, before
+	// anything is written.
 	ErrInvalid = errors.New("store: invalid argument")
 )
 
@@ -76,7 +78,7 @@ type Token struct {
 	CreatedAt int64
 	ExpiresAt int64
 	// Fingerprint is the keyed fingerprint of the normalised value for
-	// deterministic tokens, nil for random ones. Kept in the row so erasure
+	// deterministic tokens, nil (or empty) for random ones. Kept in the row so erasure
 	// can remove the index entry without the plaintext.
 	Fingerprint []byte
 	// Ciphertext is opaque to the store.
@@ -155,10 +157,11 @@ type Tokens interface {
 	DeleteTokens(ctx context.Context, tokens []string) (int, error)
 	// SubjectTokens lists the tokens of one subject, in no particular order.
 	SubjectTokens(ctx context.Context, subject string) ([]string, error)
-	// ScanTokens walks every row. Start with cursor ""; a returned cursor ""
-	// means the walk is done. A cursor stays valid across restarts, so a
-	// job can persist it and resume; rows inserted during a walk may or may
-	// not be seen.
+	// ScanTokens walks every row, at most limit (> 0) per call. Start with
+	// cursor ""; a returned cursor "" means the walk is done. A cursor is
+	// printable ASCII and stays valid across restarts, so a job can persist
+	// it and resume; a cursor this store did not return is ErrInvalid. Rows
+	// inserted during a walk may or may not be seen.
 	ScanTokens(ctx context.Context, cursor string, limit int) (rows []Token, next string, err error)
 	// TokenCounts returns the number of rows per (category, key version),
 	// omitting zero counts.
@@ -172,10 +175,11 @@ type SubjectKeys interface {
 	// InsertSubjectKeys stores each wrapped key whose ref is absent, as one
 	// durable write, and returns, per ref, what is stored afterwards: the
 	// given key, or the key another writer stored first (never overwritten).
-	// Duplicate refs within one call resolve to the first.
+	// Duplicate refs within one call resolve to the first. refs and wrapped
+	// have the same length, and wrapped keys are non-empty.
 	InsertSubjectKeys(ctx context.Context, refs []SubjectKeyRef, wrapped [][]byte) ([][]byte, error)
 	// DeleteSubjectKeys deletes the subject's key material for the given
-	// categories (all categories when nil), every version. This is the
+	// categories (all categories when nil; none when empty), every version. This is the
 	// crypto-shredding step: once it returns, no copy of the key material
 	// remains in the live store. Returns how many keys were deleted.
 	DeleteSubjectKeys(ctx context.Context, subject string, categories []uint16) (int, error)
@@ -198,8 +202,8 @@ type Records interface {
 	DeleteRecord(ctx context.Context, kind, id string) error
 	// ListRecords returns every record of a kind, ordered by id.
 	ListRecords(ctx context.Context, kind string) ([]*Record, error)
-	// ListByIndex returns the records of a kind whose Index equals index,
-	// ordered by id.
+	// ListByIndex returns the records of a kind whose Index equals index
+	// (non-empty), ordered by id.
 	ListByIndex(ctx context.Context, kind, index string) ([]*Record, error)
 }
 

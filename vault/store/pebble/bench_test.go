@@ -49,7 +49,7 @@ func (c *cpuClock) reset() { c.start = cpuTime() }
 // report adds the per-row metrics for rows rows.
 func (c *cpuClock) report(b *testing.B, rows int, syncs *atomic.Int64) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rows), "ns/row")
-	b.ReportMetric(float64((cpuTime() - c.start).Nanoseconds())/float64(rows), "cpu-ns/row")
+	b.ReportMetric(float64((cpuTime()-c.start).Nanoseconds())/float64(rows), "cpu-ns/row")
 	if syncs != nil {
 		b.ReportMetric(float64(syncs.Load())/float64(rows), "fsyncs/row")
 	}

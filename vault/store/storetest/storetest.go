@@ -301,6 +301,7 @@ func scanAll(t *testing.T, s store.Store, limit int) map[string]store.Token {
 			}
 			seen[r.Token] = r
 		}
+		checkCursor(t, next)
 		if next == "" {
 			return seen
 		}
@@ -350,11 +351,23 @@ func scanKeys(t *testing.T, s store.Store, limit int) []store.SubjectKeyRef {
 			seen[r] = true
 			all = append(all, r)
 		}
+		checkCursor(t, next)
 		if next == "" {
 			sortRefs(all)
 			return all
 		}
 		cursor = next
+	}
+}
+
+// checkCursor checks that a cursor can be persisted as text (JSON
+// included) unchanged: printable ASCII.
+func checkCursor(t *testing.T, cursor string) {
+	t.Helper()
+	for i := 0; i < len(cursor); i++ {
+		if cursor[i] < 0x20 || cursor[i] > 0x7e {
+			t.Fatalf("cursor %q is not printable ASCII", cursor)
+		}
 	}
 }
 
