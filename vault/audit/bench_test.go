@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -34,8 +35,8 @@ func reportRate(b *testing.B, cs *ctlSink, before int) {
 }
 
 // BenchmarkAppend measures committed (durable) appends: one caller at a
-// time, where every record pays a full sink sync, and 64 callers per CPU,
-// where group commit shares each sync among everything waiting.
+// time, where every record pays a full sink sync, and 64 or 1024 callers
+// per CPU, where group commit shares each sync among everything waiting.
 func BenchmarkAppend(b *testing.B) {
 	ctx := context.Background()
 	for _, kind := range []string{"file", "redis"} {
@@ -51,23 +52,25 @@ func BenchmarkAppend(b *testing.B) {
 			}
 			reportRate(b, cs, before)
 		})
-		b.Run(kind+"/parallel", func(b *testing.B) {
-			l, cs := benchLog(b, kind)
-			before := len(cs.calls())
-			b.ReportAllocs()
-			b.SetParallelism(64)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				rec := sampleRecord(l.refs, 1)
-				for pb.Next() {
-					if err := l.Append(ctx, rec); err != nil {
-						b.Error(err)
-						return
+		for _, perCPU := range []int{64, 1024} {
+			b.Run(fmt.Sprintf("%s/parallel-%dx", kind, perCPU), func(b *testing.B) {
+				l, cs := benchLog(b, kind)
+				before := len(cs.calls())
+				b.ReportAllocs()
+				b.SetParallelism(perCPU)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					rec := sampleRecord(l.refs, 1)
+					for pb.Next() {
+						if err := l.Append(ctx, rec); err != nil {
+							b.Error(err)
+							return
+						}
 					}
-				}
+				})
+				reportRate(b, cs, before)
 			})
-			reportRate(b, cs, before)
-		})
+		}
 	}
 }
 
