@@ -27,7 +27,7 @@ func (v *Vault) PutSubject(ctx context.Context, p *Principal, id string, req *Pu
 		return nil, false, errorf(KindForbidden, CodeForbidden, "this API key may not write subjects")
 	}
 	if !validSubjectID(id) {
-		return nil, false, errorf(KindInvalid, CodeInvalidSubject, "subject id must be 1-128 printable ASCII characters without spaces")
+		return nil, false, errorf(KindInvalid, CodeInvalidSubject, "subject id must be 1-128 printable ASCII characters without spaces or '/'")
 	}
 	now := v.now().UTC()
 	profile := subject.Subject{ID: id, Type: req.Type, BirthDate: req.BirthDate, Married: req.Married,
@@ -158,6 +158,9 @@ func (v *Vault) GrantConsent(ctx context.Context, p *Principal, req *GrantConsen
 	return c, nil
 }
 
+// ConsentStatus is the DPV status of c now.
+func (v *Vault) ConsentStatus(c *consent.Consent) string { return consent.Status(c, v.now()) }
+
 // GetConsent returns a consent record with its current status.
 func (v *Vault) GetConsent(ctx context.Context, p *Principal, id string) (*consent.Consent, string, error) {
 	if !v.authz.Can(p, OpConsentRead) {
@@ -197,7 +200,11 @@ func (v *Vault) WithdrawConsent(ctx context.Context, p *Principal, id string, re
 		if actor == "" {
 			actor = p.Name
 		}
-		if err := consent.Withdraw(c, v.now().UTC(), actor, req.Channel); err != nil {
+		channel := req.Channel
+		if channel == "" {
+			channel = "api"
+		}
+		if err := consent.Withdraw(c, v.now().UTC(), actor, channel); err != nil {
 			if errors.Is(err, consent.ErrAlreadyWithdrawn) {
 				return nil, errorf(KindConflict, CodeAlreadyWithdrawn, "the consent was already withdrawn")
 			}

@@ -231,6 +231,12 @@ func (v *Vault) ErasureCertificates(ctx context.Context, p *Principal, id string
 	if !v.authz.Can(p, OpSubjectRead) {
 		return nil, errorf(KindForbidden, CodeForbidden, "this API key may not read subjects")
 	}
+	if !validSubjectID(id) {
+		return nil, errorf(KindInvalid, CodeInvalidSubject, "invalid subject id")
+	}
+	if _, _, err := v.getSubject(ctx, id); err != nil {
+		return nil, err
+	}
 	recs, err := v.store.ListByIndex(ctx, kindErasure, string(v.audit.Ref(id)))
 	if err != nil {
 		return nil, storeErr(err)

@@ -123,6 +123,9 @@ type RestrictRequest struct {
 
 // Restrict restricts a subject (s.34).
 func (v *Vault) Restrict(ctx context.Context, p *Principal, id string, req *RestrictRequest) (*subject.Subject, error) {
+	if !v.authz.Can(p, OpSubjectWrite) {
+		return nil, errorf(KindForbidden, CodeForbidden, "this API key may not change subjects")
+	}
 	for _, c := range req.Categories {
 		if _, ok := tokenizer.Lookup(c); !ok {
 			return nil, errorf(KindInvalid, CodeUnknownCategory, "unknown category in categories")
@@ -149,6 +152,9 @@ type ObjectionRequest struct {
 
 // UpholdObjection records an upheld objection.
 func (v *Vault) UpholdObjection(ctx context.Context, p *Principal, id string, req *ObjectionRequest) (*subject.Subject, error) {
+	if !v.authz.Can(p, OpSubjectWrite) {
+		return nil, errorf(KindForbidden, CodeForbidden, "this API key may not change subjects")
+	}
 	if req.Purpose != "" && !slices.Contains(policy.Purposes, req.Purpose) {
 		return nil, errorf(KindInvalid, CodeInvalidRequest, "unknown purpose")
 	}
@@ -168,6 +174,9 @@ type LegalHoldRequest struct {
 // AddLegalHold adds a legal hold; the ref must be a registered legal case or
 // authority instrument.
 func (v *Vault) AddLegalHold(ctx context.Context, p *Principal, id string, req *LegalHoldRequest) (*subject.Subject, error) {
+	if !v.authz.Can(p, OpSubjectWrite) {
+		return nil, errorf(KindForbidden, CodeForbidden, "this API key may not change subjects")
+	}
 	if !validRecordID(req.Ref) {
 		return nil, errorf(KindInvalid, CodeInvalidRequest, "ref must name a registered legal case or authority instrument")
 	}
@@ -192,6 +201,9 @@ func (v *Vault) AddLegalHold(ctx context.Context, p *Principal, id string, req *
 // ReleaseLegalHold removes a legal hold.
 func (v *Vault) ReleaseLegalHold(ctx context.Context, p *Principal, id, hold string) (*subject.Subject, error) {
 	return v.mutateSubject(ctx, p, OpSubjectWrite, id, "subject.legal_hold_release", func(s *subject.Subject, now time.Time) error {
+		if !slices.ContainsFunc(s.LegalHolds, func(h subject.LegalHold) bool { return h.ID == hold }) {
+			return errorf(KindNotFound, CodeNotFound, "no such legal hold")
+		}
 		return subject.ReleaseLegalHold(s, now, hold)
 	}, nil)
 }
@@ -209,6 +221,9 @@ type RetentionRequest struct {
 // SetRetention sets a retention timer. The retention sweeper shreds the
 // category when it runs out.
 func (v *Vault) SetRetention(ctx context.Context, p *Principal, id string, req *RetentionRequest) (*subject.Subject, error) {
+	if !v.authz.Can(p, OpSubjectWrite) {
+		return nil, errorf(KindForbidden, CodeForbidden, "this API key may not change subjects")
+	}
 	if _, ok := tokenizer.Lookup(req.Category); !ok {
 		return nil, errorf(KindInvalid, CodeUnknownCategory, "unknown category")
 	}

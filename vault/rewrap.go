@@ -29,7 +29,8 @@ type Job struct {
 	// Rate is the most tokens moved per second (0: no limit).
 	Rate  int    `json:"rate,omitempty"`
 	State string `json:"state"`
-	// Cursor is where the scan resumes after a crash.
+	// Cursor is where the scan resumes after a crash. It is stored but
+	// never returned by the API (it names a token).
 	Cursor  string `json:"cursor,omitempty"`
 	Scanned int64  `json:"scanned"`
 	Moved   int64  `json:"moved"`
@@ -116,7 +117,8 @@ func (v *Vault) StartRewrap(ctx context.Context, p *Principal, req *RewrapReques
 	if err := v.adminAudit(ctx, "key.rewrap", j.ID, "", map[string]string{"by": p.Name, "category": req.Category}); err != nil {
 		return nil, err
 	}
-	v.runJob(j, rev)
+	run := *j // the job goroutine owns its copy
+	v.runJob(&run, rev)
 	return j, nil
 }
 
@@ -136,6 +138,7 @@ func (v *Vault) GetJob(ctx context.Context, p *Principal, id string) (*Job, erro
 	if err != nil {
 		return nil, asStoreErr(err)
 	}
+	j.Cursor = ""
 	return &j, nil
 }
 

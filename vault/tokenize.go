@@ -81,7 +81,7 @@ func validSubjectID(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if s[i] <= 0x20 || s[i] >= 0x7f {
+		if s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '/' {
 			return false
 		}
 	}
@@ -191,7 +191,7 @@ func (v *Vault) prepareItem(p *Principal, it *TokenizeItem, w *tokWork, now time
 		return &ItemError{Code: CodeMissingSubject, Message: "subject is required"}
 	}
 	if !validSubjectID(it.Subject) {
-		return &ItemError{Code: CodeInvalidSubject, Message: "subject must be 1-128 printable ASCII characters without spaces"}
+		return &ItemError{Code: CodeInvalidSubject, Message: "subject must be 1-128 printable ASCII characters without spaces or '/'"}
 	}
 	w.subject = it.Subject
 	if !v.authz.CanCategory(p, OpTokenize, cat) {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/fieldvault/fieldvault/vault"
 	"github.com/fieldvault/fieldvault/vault/consent"
@@ -55,7 +56,26 @@ func (s *Server) routes() {
 	m.HandleFunc("/", s.notFound)
 }
 
+// notFound answers unrouted requests: 405 with an Allow header when the path
+// exists under other methods, 404 otherwise.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: errorDetail{Code: "METHOD_NOT_ALLOWED",
+			Message: "this route does not take " + r.Method}})
+		return
+	}
 	writeError(w, &vault.Error{Kind: vault.KindNotFound, Code: vault.CodeNotFound, Message: "no such route"})
 }
 
@@ -156,7 +176,7 @@ func (s *Server) grantConsent(w http.ResponseWriter, r *http.Request, p *vault.P
 		s.writeErr(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, consentView{Consent: c, Status: consent.StatusGiven})
+	writeJSON(w, http.StatusCreated, consentView{Consent: c, Status: s.v.ConsentStatus(c)})
 }
 
 func (s *Server) getConsent(w http.ResponseWriter, r *http.Request, p *vault.Principal) {
