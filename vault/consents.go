@@ -51,7 +51,7 @@ func (v *Vault) PutSubject(ctx context.Context, p *Principal, id string, req *Pu
 		}
 		created = true
 	}
-	if _, err := v.saveRecord(ctx, kindSubject, id, "", next, rev); err != nil {
+	if _, err := v.saveRecord(ctx, kindSubject, id, subjectIndex(next), next, rev); err != nil {
 		return nil, false, err
 	}
 	action := "subject.update"

@@ -68,6 +68,7 @@ type detItem struct {
 	cat     *tokenizer.Category
 	subj    *subject.Subject
 	erased  bool
+	tomb    *tombstone
 	out     policy.Outcome
 	value   []byte
 	release string // what leaves: "value", "masked"
@@ -175,7 +176,8 @@ func (v *Vault) detokenize(ctx context.Context, p *Principal, req *DetokenizeReq
 	for i := range items {
 		it := &items[i]
 		if it.row == nil {
-			it.erased = erased[it.token]
+			it.tomb = erased[it.token]
+			it.erased = it.tomb != nil
 			facts := policy.TokenFacts{Erased: it.erased}
 			it.out = eng.Decide(&policy.Input{Now: now, Request: preq, Token: facts})
 			continue
@@ -265,9 +267,9 @@ func (v *Vault) validateDetokenize(req *DetokenizeRequest) error {
 	return nil
 }
 
-// tombstones reports which of the missing tokens were erased.
-func (v *Vault) tombstones(ctx context.Context, missing []string) (map[string]bool, error) {
-	out := make(map[string]bool)
+// tombstones returns the tombstones of the missing tokens that were erased.
+func (v *Vault) tombstones(ctx context.Context, missing []string) (map[string]*tombstone, error) {
+	out := make(map[string]*tombstone)
 	if len(missing) == 0 {
 		return out, nil
 	}
@@ -277,7 +279,11 @@ func (v *Vault) tombstones(ctx context.Context, missing []string) (map[string]bo
 	}
 	for i, r := range recs {
 		if r != nil {
-			out[missing[i]] = true
+			ts := new(tombstone)
+			if err := json.Unmarshal(r.Value, ts); err != nil {
+				return nil, wrapErr(KindInternal, CodeInternal, "internal error", err)
+			}
+			out[missing[i]] = ts
 		}
 	}
 	return out, nil
@@ -514,6 +520,12 @@ func (v *Vault) decisionRecord(id string, now time.Time, p *Principal, req *Deto
 		ai := audit.Item{Token: v.audit.Ref(it.token), Decision: it.out.Decision, Reason: it.out.Code}
 		if it.row != nil {
 			ai.Subject = v.audit.Ref(it.row.Subject)
+		}
+		if it.tomb != nil {
+			ai.Subject = it.tomb.SubjectRef
+			if c, ok := tokenizer.Lookup(it.tomb.Category); ok {
+				ai.Category, ai.Tier = c.Name, c.Tier.String()
+			}
 		}
 		if it.cat != nil {
 			ai.Category = it.cat.Name

@@ -48,9 +48,13 @@ type ErasureCertificate struct {
 	Method string `json:"method"`
 }
 
+// tombstone replaces an erased token's row: the token answers TOKEN_ERASED
+// and later decisions about it are still attributed to the subject in the
+// audit log (by Ref, never in clear).
 type tombstone struct {
-	Category string    `json:"category"`
-	ErasedAt time.Time `json:"erased_at"`
+	Category   string    `json:"category"`
+	SubjectRef audit.Ref `json:"subject_ref"`
+	ErasedAt   time.Time `json:"erased_at"`
 }
 
 // Erase crypto-shreds a subject's data: it marks the subject (so decisions
@@ -149,7 +153,7 @@ func (v *Vault) erase(ctx context.Context, operator, id string, req *EraseReques
 			if !ok || (catIDs != nil && !slices.Contains(catIDs, r.Category)) {
 				continue
 			}
-			b, _ := json.Marshal(tombstone{Category: c.Name, ErasedAt: started})
+			b, _ := json.Marshal(tombstone{Category: c.Name, SubjectRef: v.audit.Ref(id), ErasedAt: started})
 			if _, err := v.store.PutRecord(ctx, store.Record{Kind: kindTombstone, ID: r.Token, Value: b}, store.AnyRev); err != nil {
 				return nil, storeErr(err)
 			}

@@ -139,6 +139,10 @@ var _ store.Store = (*Store)(nil)
 type instance struct {
 	db    *pebbledb.DB
 	locks stripes
+	// dir and scrub are set for the subject-keys instance: its obsolete
+	// WAL files are zeroed after a deletion (scrubObsoleteLogs).
+	dir   string
+	scrub *scrubFS
 	// unsynced counts batches applied (visible) but not yet fsynced.
 	unsynced atomic.Int64
 }
@@ -173,11 +177,13 @@ func open(dir string, opt Options, fs vfs.FS) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := openInstance(keysDir, pebbleOptions(opt, cache, subjectKeysMemTable, scrubFS{fs}))
+	sfs := &scrubFS{fs}
+	keys, err := openInstance(keysDir, pebbleOptions(opt, cache, subjectKeysMemTable, *sfs))
 	if err != nil {
 		_ = main.db.Close()
 		return nil, err
 	}
+	keys.dir, keys.scrub = keysDir, sfs
 	return &Store{main: main, keys: keys}, nil
 }
 

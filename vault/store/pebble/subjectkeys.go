@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
+	"io/fs"
 	"slices"
+	"strings"
 
 	"github.com/fieldvault/fieldvault/vault/store"
 )
@@ -175,6 +178,15 @@ func (s *Store) DeleteSubjectKeys(ctx context.Context, subject string, categorie
 			return 0, err
 		}
 	}
+	// The deleted keys' puts may still sit in a write-ahead log: list the
+	// logs, flush every memtable (which rotates the log), then zero the
+	// listed logs, all of whose contents are now in sstables. Pebble keeps
+	// obsolete logs for recycling instead of deleting them; scrubFS makes
+	// sure they are never reused. Then compact the range so no sstable keeps
+	// the keys either (obsolete tables are zeroed before removal).
+	if err := in.scrubLogs(func() error { return in.db.Flush() }); err != nil {
+		return 0, unavailable(err)
+	}
 	if err := in.db.Compact(ctx, subjectPrefix, prefixEnd(subjectPrefix), false); err != nil {
 		return 0, unavailable(err)
 	}
@@ -210,4 +222,32 @@ func (s *Store) ScanSubjectKeys(ctx context.Context, cursor string, limit int) (
 		return nil, "", err
 	}
 	return refs, next, nil
+}
+
+// scrubLogs zeroes the write-ahead logs that exist before flush runs, once
+// flush has moved their contents into sstables. Logs created by or after
+// flush are left alone. Only the subject-keys instance does this.
+func (in *instance) scrubLogs(flush func() error) error {
+	if in.scrub == nil {
+		return flush()
+	}
+	names, err := in.scrub.List(in.dir)
+	if err != nil {
+		return err
+	}
+	var logs []string
+	for _, n := range names {
+		if strings.HasSuffix(n, ".log") {
+			logs = append(logs, in.scrub.PathJoin(in.dir, n))
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	for _, l := range logs {
+		if err := in.scrub.zero(l); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
