@@ -82,6 +82,18 @@ else
   echo "Vault: none (set VAULT_ADDR and VAULT_TOKEN to run the Transit KEK suite against a real Vault or OpenBao)"
 fi
 
+say "installing the deploy/ checkers (promtool, shellcheck, kustomize)"
+if ! command -v promtool >/dev/null || ! command -v shellcheck >/dev/null; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus shellcheck >/dev/null
+  # The package may start a Prometheus daemon; the tests only need promtool.
+  ($SUDO systemctl stop prometheus || $SUDO service prometheus stop) >/dev/null 2>&1 || true
+fi
+GOBIN="$WORK/bin" go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
+export PATH="$WORK/bin:$PATH" FIELDVAULT_DEPLOY_REQUIRE=promtool,shellcheck,kustomize
+
 say "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted" >&2; exit 1; fi

@@ -71,7 +71,6 @@ type detItem struct {
 	tomb    *tombstone
 	out     policy.Outcome
 	value   []byte
-	release string // what leaves: "value", "masked"
 }
 
 // Detokenize decides, per token, whether the caller may have the value, and

@@ -89,7 +89,7 @@ func (v *Vault) erase(ctx context.Context, operator, id string, req *EraseReques
 	var targets, held []string
 
 	// 1. Mark the subject first: from here on decisions deny.
-	s, err := v.updateSubjectRecord(ctx, id, func(s *subject.Subject, now time.Time) error {
+	_, err := v.updateSubjectRecord(ctx, id, func(s *subject.Subject, now time.Time) error {
 		if s.State == subject.Erased {
 			return errorf(KindConflict, CodeInvalidTransition, "the subject was already erased")
 		}
@@ -167,7 +167,7 @@ func (v *Vault) erase(ctx context.Context, operator, id string, req *EraseReques
 	}
 
 	// 4. Record the outcome.
-	s, err = v.updateSubjectRecord(ctx, id, func(s *subject.Subject, now time.Time) error {
+	s, err := v.updateSubjectRecord(ctx, id, func(s *subject.Subject, now time.Time) error {
 		if full && len(held) == 0 && s.State != subject.Erased {
 			return subject.MarkErased(s, now)
 		}
