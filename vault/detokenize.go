@@ -63,14 +63,14 @@ const MaxJustification = 512
 
 // detItem is the per-token state of a decision.
 type detItem struct {
-	token   string
-	row     *store.Token
-	cat     *tokenizer.Category
-	subj    *subject.Subject
-	erased  bool
-	tomb    *tombstone
-	out     policy.Outcome
-	value   []byte
+	token  string
+	row    *store.Token
+	cat    *tokenizer.Category
+	subj   *subject.Subject
+	erased bool
+	tomb   *tombstone
+	out    policy.Outcome
+	value  []byte
 }
 
 // Detokenize decides, per token, whether the caller may have the value, and
