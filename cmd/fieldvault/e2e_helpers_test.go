@@ -309,9 +309,6 @@ func (s *server) stop(sig os.Signal, timeout time.Duration) int {
 	return s.cmd.ProcessState.ExitCode()
 }
 
-// logs is everything the server printed.
-func (s *server) logs() string { return s.stdout.String() + s.stderr.String() }
-
 // client returns a Go SDK client with the given API key.
 func (s *server) client(key string) *client.Client {
 	s.t.Helper()
