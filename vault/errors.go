@@ -93,6 +93,7 @@ const (
 	CodeTokenSpaceExhausted          = "TOKEN_SPACE_EXHAUSTED"
 	CodeRoleNotPermitted             = "ROLE_NOT_PERMITTED"
 	CodeTokenMalformed               = "TOKEN_MALFORMED"
+	CodeSubjectErased                = "SUBJECT_ERASED"
 	// CodeValueUnreadable denies a token whose stored value fails to
 	// decrypt (corruption); it is logged as an error.
 	CodeValueUnreadable = "VALUE_UNREADABLE"

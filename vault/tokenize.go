@@ -5,11 +5,14 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fieldvault/fieldvault/keys"
 	"github.com/fieldvault/fieldvault/tokenizer"
 	"github.com/fieldvault/fieldvault/vault/store"
+	"github.com/fieldvault/fieldvault/vault/subject"
 )
 
 // OpTokenizeLuhnValid allows Luhn-valid card tokens, which exist only for
@@ -282,14 +285,91 @@ func (v *Vault) tokenizeValid(ctx context.Context, work []tokWork, now time.Time
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	deks, err := v.keys.DEKs(ctx, refs, true)
+	deks, err := v.keys.DEKs(ctx, refs, false)
 	if err != nil {
 		return nil, keysErr(err)
 	}
+	// Items whose subject has no data key yet: a new subject or category,
+	// or one that was erased. Only these pay for a subject read.
+	var newIdx []int
 	for j, i := range idx {
+		if work[i].dek = deks[j]; deks[j] == nil {
+			newIdx = append(newIdx, i)
+		}
+	}
+	if len(newIdx) > 0 {
+		if err := v.prepareNewKeys(ctx, work, newIdx); err != nil {
+			return nil, err
+		}
+	}
+	live := idx[:0:0]
+	for _, i := range idx {
+		if work[i].err == nil {
+			live = append(live, i)
+		}
+	}
+	return v.insertNew(ctx, work, live, now)
+}
+
+// prepareNewKeys creates the data keys of items whose subject has none for
+// the category yet. An erased subject gets SUBJECT_ERASED: nothing stored
+// for it could ever be released. A category erased earlier while the
+// subject lives on is being collected again: it leaves the subject's erased
+// list (its old tokens stay tombstones).
+func (v *Vault) prepareNewKeys(ctx context.Context, work []tokWork, idx []int) error {
+	var ids []string
+	seen := map[string]bool{}
+	for _, i := range idx {
+		if s := work[i].subject; !seen[s] {
+			seen[s] = true
+			ids = append(ids, s)
+		}
+	}
+	subjects, err := v.subjectsByID(ctx, ids)
+	if err != nil {
+		return err
+	}
+	recollect := map[string][]string{}
+	var refs []keys.DEKRef
+	var live []int
+	for _, i := range idx {
+		w := &work[i]
+		if s := subjects[w.subject]; s != nil {
+			if s.State == subject.Erased {
+				w.err = &ItemError{Code: CodeSubjectErased, Message: "the subject was erased; register a new subject id"}
+				continue
+			}
+			if slices.Contains(s.ErasedCategories, w.cat.Name) && !slices.Contains(recollect[w.subject], w.cat.Name) {
+				recollect[w.subject] = append(recollect[w.subject], w.cat.Name)
+			}
+		}
+		refs = append(refs, keys.DEKRef{Subject: w.subject, Category: w.cat.ID, Version: w.version})
+		live = append(live, i)
+	}
+	for id, cats := range recollect {
+		_, err := v.updateSubjectRecord(ctx, id, func(s *subject.Subject, now time.Time) error {
+			s.ErasedCategories = slices.DeleteFunc(s.ErasedCategories, func(c string) bool { return slices.Contains(cats, c) })
+			s.UpdatedAt = now
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := v.adminAudit(ctx, "subject.recollect", "", id, map[string]string{"categories": strings.Join(cats, ",")}); err != nil {
+			return err
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	deks, err := v.keys.DEKs(ctx, refs, true)
+	if err != nil {
+		return keysErr(err)
+	}
+	for j, i := range live {
 		work[i].dek = deks[j]
 	}
-	return v.insertNew(ctx, work, idx, now)
+	return nil
 }
 
 // resolveDeterministic finds deterministic items whose value already has a

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fieldvault/fieldvault/vault"
 	"github.com/fieldvault/fieldvault/vault/client"
+	"github.com/fieldvault/fieldvault/vault/consent"
 	"github.com/fieldvault/fieldvault/vault/internal/vaulttest"
 	"github.com/fieldvault/fieldvault/vault/policy"
 )
@@ -164,5 +165,50 @@ func TestCategoryHintMismatch(t *testing.T) {
 		Ground: &policy.Ground{Type: "consent", Ref: "c_x"}, Tokens: toks, CategoryHint: "contact.phone", Reveal: "full"})
 	if res == nil || res.Items[0].Denied == nil || res.Items[0].Denied.Code != policy.CodeCategoryMismatch {
 		t.Fatalf("category hint mismatch: %+v, %v", res, err)
+	}
+}
+
+// After a full erasure nothing more is stored for the subject; after a
+// category erasure the category can be collected again, and its new tokens
+// read while the old ones stay erased.
+func TestTokenizeAfterErasure(t *testing.T) {
+	s := vaulttest.New(t, vaulttest.Options{})
+	ctx := context.Background()
+	for _, id := range []string{"gone", "lives"} {
+		if _, err := s.Root.PutSubject(ctx, id, &vault.PutSubjectRequest{Type: "data_subject", BirthDate: "1990-01-01"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tokenize(t, s.Root, vault.TokenizeItem{Category: "health", Value: "asthma", Subject: "gone"})
+	if _, err := s.Root.Erase(ctx, "gone", &vault.EraseRequest{Trigger: "s33_request"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Root.Tokenize(ctx, &vault.TokenizeRequest{Items: []vault.TokenizeItem{{Category: "health", Value: "asthma", Subject: "gone"}}})
+	if e, ok := err.(*client.APIError); !ok || len(e.Items) != 1 || e.Items[0].Code != vault.CodeSubjectErased {
+		t.Fatalf("tokenize for an erased subject: %v", err)
+	}
+
+	old := tokenize(t, s.Root, vault.TokenizeItem{Category: "health", Value: "asthma", Subject: "lives"})
+	if _, err := s.Root.Erase(ctx, "lives", &vault.EraseRequest{Categories: []string{"health"}, Trigger: "consent_withdrawn"}); err != nil {
+		t.Fatal(err)
+	}
+	fresh := tokenize(t, s.Root, vault.TokenizeItem{Category: "health", Value: "asthma", Subject: "lives"})
+	if fresh[0] == old[0] {
+		t.Fatal("re-tokenising after a category erasure brought back the old token (F-5)")
+	}
+	subj, err := s.Root.GetSubject(ctx, "lives")
+	if err != nil || len(subj.ErasedCategories) != 0 {
+		t.Fatalf("erased categories after re-collection: %v, %v", subj.ErasedCategories, err)
+	}
+	cv, err := s.Root.GrantConsent(ctx, &vault.GrantConsentRequest{Subject: "lives", Explicit: true,
+		GrantedBy: []consent.Grantor{{Party: consent.PartySubject, ID: "lives", Verified: true}},
+		Categories: []string{"health"}, Purposes: []string{"marketing"}, NoticeVersion: "v1", CollectionMethod: "in_app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := s.Root.Detokenize(ctx, &vault.DetokenizeRequest{Purpose: "marketing", Reveal: "full",
+		Ground: &policy.Ground{Type: "consent", Ref: cv.ID}, Tokens: []string{old[0], fresh[0]}})
+	if res == nil || res.Items[0].Denied == nil || res.Items[0].Denied.Code != policy.CodeTokenErased || res.Items[1].Value != "asthma" {
+		t.Fatalf("old and new tokens after re-collection: %+v", res)
 	}
 }
