@@ -201,7 +201,7 @@ func TestTokenizeAfterErasure(t *testing.T) {
 		t.Fatalf("erased categories after re-collection: %v, %v", subj.ErasedCategories, err)
 	}
 	cv, err := s.Root.GrantConsent(ctx, &vault.GrantConsentRequest{Subject: "lives", Explicit: true,
-		GrantedBy: []consent.Grantor{{Party: consent.PartySubject, ID: "lives", Verified: true}},
+		GrantedBy:  []consent.Grantor{{Party: consent.PartySubject, ID: "lives", Verified: true}},
 		Categories: []string{"health"}, Purposes: []string{"marketing"}, NoticeVersion: "v1", CollectionMethod: "in_app"})
 	if err != nil {
 		t.Fatal(err)
