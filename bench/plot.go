@@ -86,8 +86,8 @@ func svgChart(b *strings.Builder, title, xlabel, ylabel string, lines []line, xM
 		plotW, plotH, plotW, plotH)
 	fmt.Fprintf(b, `<text x="%d" y="18" font-size="13" font-weight="bold">%s</text>`+"\n", padL, html.EscapeString(title))
 	if shadeTo > xMin {
-		fmt.Fprintf(b, `<rect x="%.1f" y="%d" width="%.1f" height="%.1f" fill="#eee"/><text x="%.1f" y="%d" fill="#888">warm-up</text>`+"\n",
-			px(xMin), padT, px(math.Min(shadeTo, xMax))-px(xMin), ih, px(xMin)+4, padT+12)
+		fmt.Fprintf(b, `<rect x="%.1f" y="%d" width="%.1f" height="%.1f" fill="#eee"/><text x="%.1f" y="%.1f" fill="#888">warm-up</text>`+"\n",
+			px(xMin), padT, px(math.Min(shadeTo, xMax))-px(xMin), ih, px(xMin)+4, padT+ih-6)
 	}
 	// Axes and grid.
 	for i := 0; i <= 5; i++ {

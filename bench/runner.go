@@ -350,10 +350,20 @@ func (r *recorder) result(cfg RunConfig, measureStart time.Time) *Result {
 	res.Latency = summarize(r.hist)
 	res.Distribution = distribution(r.hist)
 	warmSlots := int(cfg.Warmup / r.interval)
+	span := r.lastEnd.Sub(r.start)
 	for i, s := range r.slots {
-		secs := r.interval.Seconds()
+		// The last interval ends with the run; rate it over its real width
+		// and drop it when it is a sliver.
+		width := r.interval
+		if rest := span - time.Duration(i)*r.interval; rest < width {
+			if rest < r.interval/4 {
+				break
+			}
+			width = rest
+		}
+		secs := width.Seconds()
 		res.Series = append(res.Series, SeriesPoint{
-			T:              float64(i+1) * secs,
+			T:              (time.Duration(i)*r.interval + width).Seconds(),
 			Warmup:         i < warmSlots,
 			RequestsPerSec: float64(s.ok) / secs,
 			FieldsPerSec:   float64(s.fields) / secs,

@@ -208,10 +208,17 @@ func TestRecorderArithmetic(t *testing.T) {
 		t.Errorf("duration %v req/s %v fields/s %v", res.DurationS, res.RequestsPerSec, res.FieldsPerSec)
 	}
 	if len(res.Series) != 3 || !res.Series[0].Warmup || res.Series[1].Warmup || res.Series[0].RequestsPerSec != 5 ||
-		res.Series[1].RequestsPerSec != 9 || res.Series[1].ErrorsPerSec != 1 || res.Series[2].FieldsPerSec != 36 {
+		res.Series[1].RequestsPerSec != 9 || res.Series[1].ErrorsPerSec != 1 ||
+		// The last interval ends with the last request, at 2.92 s.
+		math.Abs(res.Series[2].T-2.92) > 1e-9 || math.Abs(res.Series[2].FieldsPerSec-36/0.92) > 1e-9 {
 		t.Errorf("series %+v", res.Series)
 	}
 	if res.Latency.MaxMs != 19 || res.Latency.MinMs != 1 || res.Latency.P50Ms < 9 || res.Latency.P50Ms > 9.01 {
 		t.Errorf("latency %+v", res.Latency)
+	}
+	// A last interval narrower than a quarter of the others is left out.
+	r.record(t0.Add(3*time.Second), t0.Add(3050*time.Millisecond), Outcome{Fields: 4})
+	if res := r.result(RunConfig{Duration: 2 * time.Second, Warmup: time.Second}, t0.Add(time.Second)); len(res.Series) != 3 {
+		t.Errorf("%d intervals, want the sliver dropped", len(res.Series))
 	}
 }
