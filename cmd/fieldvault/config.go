@@ -41,6 +41,10 @@ type serveConfig struct {
 
 	// Roles adds or replaces roles (config file only).
 	Roles vault.Roles `json:"roles,omitempty"`
+
+	// set records which settings were given by a flag, the environment or
+	// the config file (rather than left at their defaults).
+	set map[string]bool
 }
 
 func defaultDataDir() string {
@@ -129,6 +133,12 @@ func loadServeConfig(args []string) (*serveConfig, error) {
 		if err := dec.Decode(&base); err != nil {
 			return nil, fmt.Errorf("config file %s: %w", *configPath, err)
 		}
+		var keys map[string]json.RawMessage
+		if err := json.Unmarshal(data, &keys); err == nil {
+			for k := range keys {
+				set[k] = true
+			}
+		}
 	}
 	envFS := flag.NewFlagSet("env", flag.ContinueOnError)
 	serveFlags(envFS, &base)
@@ -138,6 +148,7 @@ func loadServeConfig(args []string) (*serveConfig, error) {
 			return
 		}
 		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+			set[f.Name] = true
 			if err := f.Value.Set(v); err != nil && envErr == nil {
 				envErr = fmt.Errorf("%s: %w", envName(f.Name), err)
 			}
@@ -154,5 +165,6 @@ func loadServeConfig(args []string) (*serveConfig, error) {
 	if _, err := time.ParseDuration(base.KeyRefresh); err != nil {
 		return nil, fmt.Errorf("key-refresh: %w", err)
 	}
+	base.set = set
 	return &base, nil
 }

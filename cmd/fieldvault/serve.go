@@ -79,16 +79,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer cleanup.close(log)
 
 	if cfg.Dev {
-		dataDirGiven := false
-		for _, a := range args {
-			if strings.HasPrefix(strings.TrimLeft(a, "-"), "data-dir") {
-				dataDirGiven = true
-			}
+		if cfg.DevRootToken != "" && len(cfg.DevRootToken) < 8 {
+			return usagef("--dev-root-token must be at least 8 characters")
 		}
-		if _, ok := os.LookupEnv("FIELDVAULT_DATA_DIR"); ok {
-			dataDirGiven = true
-		}
-		if !dataDirGiven {
+		if !cfg.set["data-dir"] {
 			dir, err := os.MkdirTemp("", "fieldvault-dev-")
 			if err != nil {
 				return err
