@@ -184,6 +184,7 @@ func Execute(ctx context.Context, o *Options) (*Report, error) {
 	defer hc.CloseIdleConnections()
 
 	addr, token := o.Addr, o.Token
+	var serverCPU func() time.Duration
 	if o.Start {
 		o.logf("starting fieldvault serve --dev (store %s)...", orDefault(o.Server.Store, "pebble"))
 		srv, err := StartServer(ctx, o.Server)
@@ -196,6 +197,7 @@ func Execute(ctx context.Context, o *Options) (*Report, error) {
 			}
 		}()
 		addr, token = srv.Addr, srv.Token
+		serverCPU = srv.CPU
 		rep.Config.Target = "started"
 		if o.Server.InProcess != nil {
 			rep.Config.Target = "in-process"
@@ -239,7 +241,7 @@ func Execute(ctx context.Context, o *Options) (*Report, error) {
 			}
 			continue
 		}
-		if err := runScenario(ctx, o, rep, sc, fv, tr); err != nil {
+		if err := runScenario(ctx, o, rep, sc, fv, tr, serverCPU); err != nil {
 			return rep, err
 		}
 	}
@@ -272,7 +274,7 @@ func prefill(ctx context.Context, o *Options, fv *fieldvault) (*PrefillResult, e
 	return p, ctx.Err()
 }
 
-func runScenario(ctx context.Context, o *Options, rep *Report, sc string, fv *fieldvault, tr *Transit) error {
+func runScenario(ctx context.Context, o *Options, rep *Report, sc string, fv *fieldvault, tr *Transit, serverCPU func() time.Duration) error {
 	batch := o.batch(sc)
 	wl, err := newWorkload(sc, o.Category, batch, o.Subjects, o.Distinct, o.ReadRatio, fv)
 	if err != nil {
@@ -287,7 +289,8 @@ func runScenario(ctx context.Context, o *Options, rep *Report, sc string, fv *fi
 		}
 	}
 	rc := RunConfig{Label: o.label(sc), Concurrency: o.Concurrency, Rate: o.Rate, Duration: o.Duration,
-		Requests: o.Requests, Warmup: o.Warmup, Progress: o.Progress, Seed: o.Seed, BatchSize: batch}
+		Requests: o.Requests, Warmup: o.Warmup, Progress: o.Progress, Seed: o.Seed, BatchSize: batch,
+		ServerCPU: serverCPU, ClientCPU: SelfCPU}
 
 	stopProfile := func() {}
 	if o.CPUProfile != "" {
@@ -322,6 +325,7 @@ func runScenario(ctx context.Context, o *Options, rep *Report, sc string, fv *fi
 	// The same work against Transit.
 	tc := rc
 	tc.Label = o.label(sc) + "/transit"
+	tc.ServerCPU = nil
 	var op Op
 	encrypt := tr.EncryptOp(batch, func(w *Worker) string {
 		if wl.deterministic {

@@ -38,18 +38,19 @@ func resultsByLabel(reports []*Report) map[string]*Result {
 // WriteMarkdownResults writes one table row per result, with the load at
 // the start of its invocation, then the prefill and rewrap figures.
 func WriteMarkdownResults(w io.Writer, reports []*Report) {
-	fmt.Fprintln(w, "| run | target | operation | batch | loop | conc | req/s | fields/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | load at start |")
-	fmt.Fprintln(w, "|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|")
+	fmt.Fprintln(w, "| run | target | operation | batch | loop | conc | req/s | fields/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | server CPU µs/req | bench CPU µs/req | errors | load at start |")
+	fmt.Fprintln(w, "|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|")
 	for _, r := range reports {
 		for _, x := range r.Results {
 			loop := x.Mode
 			if x.Mode == "open" {
 				loop = "open @" + fmtNum(x.TargetRate) + "/s"
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %d | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			fmt.Fprintf(w, "| %s | %s | %s | %d | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 				x.Label, x.Target, x.Operation, x.BatchSize, loop, x.Concurrency, fmtNum(x.RequestsPerSec),
 				fmtNum(x.FieldsPerSec), fmtMs(x.Latency.P50Ms), fmtMs(x.Latency.P90Ms), fmtMs(x.Latency.P99Ms),
-				fmtMs(x.Latency.P999Ms), fmtMs(x.Latency.MaxMs), fmtErrors(x.Errors), r.Machine.Load)
+				fmtMs(x.Latency.P999Ms), fmtMs(x.Latency.MaxMs), fmtCPU(x.ServerCPUPerReqUs), fmtCPU(x.ClientCPUPerReqUs),
+				fmtErrors(x.Errors), r.Machine.Load)
 		}
 	}
 	var extra []string

@@ -59,22 +59,28 @@ type Result struct {
 	Target string `json:"target"`
 	// Operation is what each request did, e.g. "tokenize" or
 	// "transit encrypt batch_input".
-	Operation      string            `json:"operation"`
-	BatchSize      int               `json:"batch_size"`
-	Mode           string            `json:"mode"` // closed | open
-	Concurrency    int               `json:"concurrency"`
-	TargetRate     float64           `json:"target_rate,omitempty"`
-	WarmupS        float64           `json:"warmup_s"`
-	DurationS      float64           `json:"duration_s"`
-	Requests       int64             `json:"requests"`
-	OK             int64             `json:"ok"`
-	Fields         int64             `json:"fields"`
-	RequestsPerSec float64           `json:"requests_per_sec"`
-	FieldsPerSec   float64           `json:"fields_per_sec"`
-	Latency        Latency           `json:"latency"`
-	Errors         map[string]int64  `json:"errors"`
-	Distribution   []PercentilePoint `json:"distribution,omitempty"`
-	Series         []SeriesPoint     `json:"series,omitempty"`
+	Operation      string  `json:"operation"`
+	BatchSize      int     `json:"batch_size"`
+	Mode           string  `json:"mode"` // closed | open
+	Concurrency    int     `json:"concurrency"`
+	TargetRate     float64 `json:"target_rate,omitempty"`
+	WarmupS        float64 `json:"warmup_s"`
+	DurationS      float64 `json:"duration_s"`
+	Requests       int64   `json:"requests"`
+	OK             int64   `json:"ok"`
+	Fields         int64   `json:"fields"`
+	RequestsPerSec float64 `json:"requests_per_sec"`
+	FieldsPerSec   float64 `json:"fields_per_sec"`
+	Latency        Latency `json:"latency"`
+	// ServerCPUPerReqUs is the server's CPU time per successful request
+	// (µs), when the bench started it as a child. ClientCPUPerReqUs is
+	// this process's: the load generator, plus the server with
+	// --inprocess (then ServerCPUPerReqUs is 0).
+	ServerCPUPerReqUs float64           `json:"server_cpu_us_per_request,omitempty"`
+	ClientCPUPerReqUs float64           `json:"client_cpu_us_per_request,omitempty"`
+	Errors            map[string]int64  `json:"errors"`
+	Distribution      []PercentilePoint `json:"distribution,omitempty"`
+	Series            []SeriesPoint     `json:"series,omitempty"`
 
 	// hist is the latency histogram (not in the JSON).
 	hist *Histogram
@@ -228,6 +234,13 @@ func groupThousands(s string) string {
 	return b.String()
 }
 
+func fmtCPU(us float64) string {
+	if us <= 0 {
+		return "-"
+	}
+	return fmtNum(us)
+}
+
 func fmtErrors(m map[string]int64) string {
 	if len(m) == 0 {
 		return "0"
@@ -252,17 +265,17 @@ func (r *Report) WriteText(w io.Writer) error {
 			groupThousands(fmt.Sprint(p.Tokens)), p.Seconds, fmtNum(p.TokensPerSec), p.BatchSize, p.Concurrency, p.Errors)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\toperation\tbatch\tmode\tconc\tsecs\treq/s\tfields/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\t")
+	fmt.Fprintln(tw, "target\toperation\tbatch\tmode\tconc\tsecs\treq/s\tfields/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\tsrv CPU µs/req\town CPU µs/req\terrors\t")
 	for _, x := range r.Results {
 		mode := x.Mode
 		if x.Mode == "open" {
 			mode = fmt.Sprintf("open@%s", fmtNum(x.TargetRate))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			x.Target, x.Operation, x.BatchSize, mode, x.Concurrency, x.DurationS,
 			fmtNum(x.RequestsPerSec), fmtNum(x.FieldsPerSec),
 			fmtMs(x.Latency.P50Ms), fmtMs(x.Latency.P90Ms), fmtMs(x.Latency.P99Ms), fmtMs(x.Latency.P999Ms),
-			fmtMs(x.Latency.MaxMs), fmtErrors(x.Errors))
+			fmtMs(x.Latency.MaxMs), fmtCPU(x.ServerCPUPerReqUs), fmtCPU(x.ClientCPUPerReqUs), fmtErrors(x.Errors))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -27,7 +27,8 @@ cleanup() {
   if [ -n "$REDIS_PID" ]; then kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; fi
   if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 mkdir -p "$WORK/json" "$WORK/txt" "$WORK/log" "$WORK/prof" "$WORK/plot"
 say() { printf '==> %s\n' "$*" >&2; }
 

@@ -62,6 +62,10 @@ type RunConfig struct {
 	Seed uint64
 	// BatchSize is the number of fields per request (for reporting).
 	BatchSize int
+	// ServerCPU and ClientCPU, if set, are sampled when the measurement
+	// starts and when the run ends: CPU time per successful request.
+	ServerCPU func() time.Duration
+	ClientCPU func() time.Duration
 }
 
 // Intended returns the intended start offset of request i at rate req/s.
@@ -202,6 +206,33 @@ func Run(ctx context.Context, cfg RunConfig, op Op) (*Result, error) {
 		return now, true
 	}
 
+	// CPU meters, read at the start of the measured phase and at the end.
+	var cpu0 [2]time.Duration
+	meters := [2]func() time.Duration{cfg.ServerCPU, cfg.ClientCPU}
+	cpuStarted := make(chan struct{})
+	sampleStart := func() {
+		defer close(cpuStarted)
+		if d := time.Until(measureStart); d > 0 {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+		for i, m := range meters {
+			if m != nil {
+				cpu0[i] = m()
+			}
+		}
+	}
+	if cfg.Warmup > 0 {
+		go sampleStart()
+	} else {
+		sampleStart()
+	}
+
 	var wg sync.WaitGroup
 	for id := 0; id < cfg.Concurrency; id++ {
 		w := &Worker{ID: id, Rand: rand.New(rand.NewPCG(cfg.Seed, uint64(id)+1))}
@@ -241,11 +272,29 @@ func Run(ctx context.Context, cfg RunConfig, op Op) (*Result, error) {
 		}()
 	}
 	wg.Wait()
+	var cpu1 [2]time.Duration
+	for i, m := range meters {
+		if m != nil {
+			cpu1[i] = m()
+		}
+	}
+	cancel() // a count-mode run may end within its warm-up
+	<-cpuStarted
 	close(done)
 	pwg.Wait()
 	// An interrupted run still reports what it measured; the caller sees
 	// its own context's error.
-	return rec.result(cfg, measureStart), nil
+	res := rec.result(cfg, measureStart)
+	if res.OK > 0 {
+		perReq := func(i int) float64 {
+			if meters[i] == nil || cpu0[i] == 0 && cpu1[i] == 0 {
+				return 0
+			}
+			return float64(cpu1[i]-cpu0[i]) / 1e3 / float64(res.OK)
+		}
+		res.ServerCPUPerReqUs, res.ClientCPUPerReqUs = perReq(0), perReq(1)
+	}
+	return res, nil
 }
 
 // progress prints one line per interval until done.

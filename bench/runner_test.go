@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"math"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -220,5 +221,61 @@ func TestRecorderArithmetic(t *testing.T) {
 	r.record(t0.Add(3*time.Second), t0.Add(3050*time.Millisecond), Outcome{Fields: 4})
 	if res := r.result(RunConfig{Duration: 2 * time.Second, Warmup: time.Second}, t0.Add(time.Second)); len(res.Series) != 3 {
 		t.Errorf("%d intervals, want the sliver dropped", len(res.Series))
+	}
+}
+
+func TestCPUPerRequest(t *testing.T) {
+	var calls atomic.Int64
+	meter := func(step time.Duration) func() time.Duration {
+		var v time.Duration
+		return func() time.Duration {
+			calls.Add(1)
+			v += step
+			return v
+		}
+	}
+	op := func(ctx context.Context, w *Worker) Outcome { return Outcome{Fields: 1} }
+	res, err := Run(context.Background(), RunConfig{Concurrency: 2, Requests: 100,
+		ServerCPU: meter(time.Second), ClientCPU: meter(time.Millisecond)}, op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One reading at the start of the measurement and one at the end.
+	if calls.Load() != 4 || res.ServerCPUPerReqUs != 10000 || res.ClientCPUPerReqUs != 10 {
+		t.Errorf("%d readings, server %v µs/req, client %v µs/req", calls.Load(), res.ServerCPUPerReqUs, res.ClientCPUPerReqUs)
+	}
+	res, err = Run(context.Background(), RunConfig{Concurrency: 1, Requests: 10, Warmup: 20 * time.Millisecond,
+		ServerCPU: meter(time.Second)}, op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ServerCPUPerReqUs != 100000 || res.ClientCPUPerReqUs != 0 {
+		t.Errorf("after a warm-up: server %v µs/req, client %v", res.ServerCPUPerReqUs, res.ClientCPUPerReqUs)
+	}
+}
+
+func TestProcStatCPU(t *testing.T) {
+	// Fields 14 and 15 (utime, stime) of a process whose name has spaces
+	// and a parenthesis.
+	line := "4242 (my (odd) proc) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 130 0 0 20 0 9 0 12345 1000000 500 18446744073709551615"
+	got, err := parseProcStatCPU(line)
+	if err != nil || got != 3800*time.Millisecond {
+		t.Errorf("parse: %v, %v; want 3.8s", got, err)
+	}
+	if _, err := parseProcStatCPU("4242 (x) S 1 2"); err == nil {
+		t.Error("a short line was accepted")
+	}
+	self, err := ProcCPU(os.Getpid())
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	// Burn some CPU; both meters must see this process advance.
+	x := 0
+	for i := 0; i < 50_000_000; i++ {
+		x += i % 7
+	}
+	_ = x
+	if after, _ := ProcCPU(os.Getpid()); after < self || SelfCPU() <= 0 {
+		t.Errorf("proc CPU went from %v to %v; self %v", self, after, SelfCPU())
 	}
 }

@@ -43,7 +43,10 @@ type Server struct {
 	Token   string
 	DataDir string
 	LogPath string
-	close   func() error
+	// CPU returns the server process's CPU time; nil for an in-process
+	// server (this process's CPU time includes it).
+	CPU   func() time.Duration
+	close func() error
 }
 
 // Close stops the server and removes its temporary data directory.
@@ -119,6 +122,11 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 		if err := cmd.Start(); err != nil {
 			_ = removeDir()
 			return nil, err
+		}
+		pid := cmd.Process.Pid
+		s.CPU = func() time.Duration {
+			d, _ := ProcCPU(pid)
+			return d
 		}
 		go func() {
 			err := cmd.Wait()
