@@ -102,14 +102,14 @@ func lookupCategory(name string) (*tokenizer.Category, error) {
 	return cat, nil
 }
 
-func keyMgmtErr(err error) error {
+func (v *Vault) keyMgmtErr(err error) error {
 	switch {
 	case errors.Is(err, keys.ErrPrimary), errors.Is(err, keys.ErrState), errors.Is(err, keys.ErrVersionNotUsable):
 		return wrapErr(KindConflict, CodeKeyVersionState, err.Error(), err)
 	case errors.Is(err, keys.ErrUnknownVersion):
 		return wrapErr(KindNotFound, CodeUnknownVersion, err.Error(), err)
 	}
-	return keysErr(err)
+	return v.kekErr(err)
 }
 
 // RotateKeys adds a new primary version to a category. New tokens use it;
@@ -124,7 +124,7 @@ func (v *Vault) RotateKeys(ctx context.Context, p *Principal, category string) (
 	}
 	ver, err := v.keys.Rotate(ctx, cat)
 	if err != nil {
-		return nil, keyMgmtErr(err)
+		return nil, v.keyMgmtErr(err)
 	}
 	if err := v.adminAudit(ctx, "key.rotate", "", "", map[string]string{"by": p.Name, "category": cat.Name,
 		"version": fmt.Sprint(ver)}); err != nil {
@@ -215,7 +215,7 @@ func (v *Vault) SetKeyVersionState(ctx context.Context, p *Principal, category, 
 		return nil, errorf(KindInvalid, CodeInvalidRequest, "action must be disable, enable or destroy")
 	}
 	if err != nil {
-		return nil, keyMgmtErr(err)
+		return nil, v.keyMgmtErr(err)
 	}
 	if err := v.adminAudit(ctx, "key."+action, "", "", map[string]string{"by": p.Name, "category": cat.Name,
 		"version": fmt.Sprint(version)}); err != nil {
@@ -284,13 +284,13 @@ func (v *Vault) RotateKEK(ctx context.Context, p *Principal) (int, error) {
 	}
 	if err := r.Rotate(ctx); err != nil {
 		if errors.Is(err, kek.ErrUnavailable) || errors.Is(err, kek.ErrPermissionDenied) {
-			return 0, wrapErr(KindUnavailable, CodeKEKUnavailable, "rotating the KEK failed: "+err.Error(), err)
+			return 0, wrapErr(KindUnavailable, CodeKEKUnavailable, "rotating the KEK ("+v.kekName+") failed: "+err.Error(), err)
 		}
 		return 0, wrapErr(KindInternal, CodeInternal, "internal error", err)
 	}
 	n, err := v.keys.RewrapKeysets(ctx)
 	if err != nil {
-		return n, keysErr(err)
+		return n, v.kekErr(err)
 	}
 	if extra != nil {
 		if err := extra(ctx); err != nil {

@@ -70,6 +70,9 @@ type Config struct {
 	// AfterKEKRotate re-wraps secrets the server keeps outside the keyring
 	// after a KEK rotation; may be nil.
 	AfterKEKRotate KEKRotator
+	// KEKName names the KEK backend in error messages ("Vault Transit",
+	// "the local key file"); default "the KEK".
+	KEKName string
 }
 
 // Observer receives counts for metrics. Implementations must be cheap and
@@ -104,6 +107,7 @@ type Vault struct {
 	apikeyCache sync.Map // sha256 hex -> *cachedPrincipal
 
 	kek            kek.KEK
+	kekName        string
 	afterKEKRotate KEKRotator
 	jobs           jobRunner
 }
@@ -138,6 +142,9 @@ func New(cfg Config) (*Vault, error) {
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
 	}
+	if cfg.KEKName == "" {
+		cfg.KEKName = "the KEK"
+	}
 	v := &Vault{
 		store:    cfg.Store,
 		keys:     cfg.Keys,
@@ -151,6 +158,7 @@ func New(cfg Config) (*Vault, error) {
 		obs:      cfg.Observer,
 
 		kek:            cfg.KEK,
+		kekName:        cfg.KEKName,
 		afterKEKRotate: cfg.AfterKEKRotate,
 	}
 	v.engine.Store(eng)
@@ -187,9 +195,19 @@ func keysErr(err error) *Error {
 	case errors.Is(err, keys.ErrStorage):
 		return storeErr(err)
 	case errors.Is(err, keys.ErrKEK):
-		return wrapErr(KindUnavailable, CodeKEKUnavailable, "the key-encryption key is unavailable", err)
+		return wrapErr(KindUnavailable, CodeKEKUnavailable,
+			"the key-encryption key is unavailable; keys already loaded keep serving", err)
 	}
 	return wrapErr(KindInternal, CodeInternal, "internal error", err)
+}
+
+// kekErr is keysErr naming the KEK backend (for key management calls).
+func (v *Vault) kekErr(err error) *Error {
+	e := keysErr(err)
+	if e.Code == CodeKEKUnavailable {
+		e.Message = "the key-encryption key (" + v.kekName + ") is unavailable; keys already loaded keep serving"
+	}
+	return e
 }
 
 // newID returns a prefixed, time-ordered, unguessable identifier:

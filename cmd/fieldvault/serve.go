@@ -153,7 +153,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	v, err := vault.New(vault.Config{
 		Store: st, Keys: ring, Policy: pol, Audit: instrAudit{Log: auditLog, m: metrics.audit}, AuditSource: auditSrc, Roles: roles,
 		Limits: vault.Limits{MaxBatch: cfg.MaxBatch}, Node: cfg.Node, Logger: log,
-		Observer: metrics, KEK: k,
+		Observer: metrics, KEK: k, KEKName: kekName(cfg),
 		AfterKEKRotate: func(ctx context.Context) error { return rewrapAuditKeys(ctx, st, k) },
 	})
 	if err != nil {
@@ -329,6 +329,13 @@ func openStore(ctx context.Context, cfg *serveConfig) (store.Store, error) {
 		return openRedisStore(ctx, cfg.Store)
 	}
 	return nil, usagef("unknown --store %q (pebble | redis://... | redis-cluster://... | redis-sentinel://...)", cfg.Store)
+}
+
+func kekName(cfg *serveConfig) string {
+	if cfg.KEK == "transit" {
+		return "Vault Transit"
+	}
+	return "the local key file"
 }
 
 func openKEK(ctx context.Context, cfg *serveConfig, log *slog.Logger) (kek.KEK, error) {
