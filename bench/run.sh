@@ -48,7 +48,7 @@ FAILED=()
 # pebble-prefilled/....
 bench() {
   local label=$1; shift
-  local cmd=("$BIN" bench --start --quiet -c "$CONC" --duration "$DUR" --warmup "$WARM"
+  local cmd=("$BIN" bench --start -c "$CONC" --duration "$DUR" --warmup "$WARM"
     --json "$WORK/json/$label.json" --plot "$WORK/plot/$label.html" "$@")
   COMMANDS+=("fieldvault bench --start -c $CONC --duration $DUR --warmup $WARM $*")
   say "$label: $* (load $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -121,7 +121,7 @@ fi
 # The server runs inside the bench process (--inprocess), so one profile sees
 # the HTTP server, the vault and the load generator.
 PROFILES=()
-for sc in tokenize tokenize-batch detokenize-batch; do
+for sc in tokenize detokenize tokenize-batch detokenize-batch; do
   say "profile $sc (in-process)"
   if "$BIN" bench --inprocess --quiet -c "$CONC" --duration "$DUR" --warmup "$WARM" --scenario "$sc" \
       --cpuprofile "$WORK/prof/http-$sc.pprof" --json "$WORK/prof/http-$sc.json" >"$WORK/prof/http-$sc.txt" 2>"$WORK/prof/http-$sc.log"; then
@@ -134,7 +134,7 @@ say "go test -bench (tokenizer, keys, vault, bench)"
 GOBENCH="$WORK/gobench.txt"
 go test -run '^$' -bench . -benchmem -benchtime "$GOBENCH_TIME" -timeout 60m \
   ./tokenizer/... ./keys/... ./vault/... ./bench/ >"$GOBENCH" 2>&1 || true
-for b in VaultTokenizeSingle VaultTokenizeBatch1000 VaultDetokenizeBatch1000; do
+for b in VaultTokenizeSingle VaultDetokenizeSingle VaultTokenizeBatch1000 VaultDetokenizeBatch1000; do
   go test -run '^$' -bench "^Benchmark$b\$" -benchtime 3s -cpuprofile "$WORK/prof/go-$b.pprof" \
     -o "$WORK/prof/bench.test" ./bench/ >"$WORK/prof/go-$b.txt" 2>&1 || true
 done
@@ -272,7 +272,7 @@ for sc in "${PROFILES[@]}"; do
   topfv "$WORK/prof/http-$sc.pprof" "$BIN"
   echo '```'
 done
-for b in VaultTokenizeSingle VaultTokenizeBatch1000 VaultDetokenizeBatch1000; do
+for b in VaultTokenizeSingle VaultDetokenizeSingle VaultTokenizeBatch1000 VaultDetokenizeBatch1000; do
   [ -f "$WORK/prof/go-$b.pprof" ] || continue
   echo
   echo "### Go benchmark $b (vault only)"
