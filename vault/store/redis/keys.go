@@ -14,7 +14,7 @@ import (
 //	P meta                     hash   layout version, bucket bits (set once)
 //	P t: B                     hash   token -> store.AppendToken row
 //	P f: B                     hash   category (2, BE) + fingerprint -> token
-//	P s: B                     hash   subject hash (4, BE) + token -> ""
+//	P s: B                     hash   subject hash (1) + token -> ""
 //	P c: N                     hash   category (2, BE) + version (4, BE) -> count; N in 0..f
 //	P k: B                     hash   store.AppendSubjectKeyRef -> wrapped key (keys client)
 //	P r: len(kind) kind id     hash   r: revision, i: index, v: value
@@ -138,16 +138,17 @@ func appendFingerprintField(dst []byte, cat uint16, fp []byte) []byte {
 	return append(binary.BigEndian.AppendUint16(dst, cat), fp...)
 }
 
-// subjectHash is the 4 bytes of a subject-index field that name the
-// subject. Entries are verified against the token rows, so a collision
-// costs a row read, never a wrong answer.
-func subjectHash(subject string) uint32 {
-	return uint32(hash64(domainSubject, subject))
+// subjectHash is the byte of a subject-index field that names the
+// subject: the low byte of the hash whose top bits choose the bucket. It
+// only narrows SubjectTokens' candidates (to about 1 in 256 of the other
+// entries of the bucket); candidates are verified against the token rows,
+// so a collision costs a row read, never a wrong answer.
+func subjectHash(subject string) byte {
+	return byte(hash64(domainSubject, subject))
 }
 
 func appendSubjectField(dst []byte, subject, token string) []byte {
-	dst = binary.BigEndian.AppendUint32(dst, subjectHash(subject))
-	return append(dst, token...)
+	return append(append(dst, subjectHash(subject)), token...)
 }
 
 func appendCounterField(dst []byte, cat uint16, ver uint32) []byte {

@@ -48,8 +48,27 @@ func (p *pipe) box(s string) any {
 	return &p.strs[len(p.strs)-1]
 }
 
+// Command names, boxed once: boxing a string that is not a constant
+// allocates.
+var (
+	cmdHGET    any = "hget"
+	cmdHEXISTS any = "hexists"
+	cmdHSETNX  any = "hsetnx"
+	cmdHSET    any = "hset"
+	cmdHDEL    any = "hdel"
+	cmdHINCRBY any = "hincrby"
+	cmdHGETALL any = "hgetall"
+	cmdHKEYS   any = "hkeys"
+	cmdHMGET   any = "hmget"
+	cmdZADD    any = "zadd"
+	cmdZREM    any = "zrem"
+	cmdZRANGE  any = "zrange"
+	cmdSET     any = "set"
+	cmdEVALSHA any = "evalsha"
+)
+
 // argv returns a slice of the args slab holding name and the boxed strings.
-func (p *pipe) argv(name string, strs ...string) []any {
+func (p *pipe) argv(name any, strs ...string) []any {
 	n := 1 + len(strs)
 	if len(p.args)+n > cap(p.args) {
 		p.args = make([]any, 0, max(n, 256, cap(p.args)))
@@ -59,7 +78,7 @@ func (p *pipe) argv(name string, strs ...string) []any {
 	for _, s := range strs {
 		p.args = append(p.args, p.box(s))
 	}
-	p.open += len(name) + 8
+	p.open += 16
 	return p.args[start:len(p.args):len(p.args)]
 }
 
@@ -76,25 +95,25 @@ func (p *pipe) group() {
 func (p *pipe) add(c goredis.Cmder) { p.cmds = append(p.cmds, c) }
 
 func (p *pipe) hget(key, field string) *goredis.StringCmd {
-	c := goredis.NewStringCmd(p.ctx, p.argv("hget", key, field)...)
+	c := goredis.NewStringCmd(p.ctx, p.argv(cmdHGET, key, field)...)
 	p.add(c)
 	return c
 }
 
 func (p *pipe) hexists(key, field string) *goredis.BoolCmd {
-	c := goredis.NewBoolCmd(p.ctx, p.argv("hexists", key, field)...)
+	c := goredis.NewBoolCmd(p.ctx, p.argv(cmdHEXISTS, key, field)...)
 	p.add(c)
 	return c
 }
 
 func (p *pipe) hsetnx(key, field, value string) *goredis.BoolCmd {
-	c := goredis.NewBoolCmd(p.ctx, p.argv("hsetnx", key, field, value)...)
+	c := goredis.NewBoolCmd(p.ctx, p.argv(cmdHSETNX, key, field, value)...)
 	p.add(c)
 	return c
 }
 
 func (p *pipe) hset(key, field, value string) *goredis.IntCmd {
-	c := goredis.NewIntCmd(p.ctx, p.argv("hset", key, field, value)...)
+	c := goredis.NewIntCmd(p.ctx, p.argv(cmdHSET, key, field, value)...)
 	p.add(c)
 	return c
 }
@@ -102,26 +121,26 @@ func (p *pipe) hset(key, field, value string) *goredis.IntCmd {
 func (p *pipe) hdel(key string, fields ...string) *goredis.IntCmd {
 	strs := make([]string, 0, 1+len(fields))
 	strs = append(append(strs, key), fields...)
-	c := goredis.NewIntCmd(p.ctx, p.argv("hdel", strs...)...)
+	c := goredis.NewIntCmd(p.ctx, p.argv(cmdHDEL, strs...)...)
 	p.add(c)
 	return c
 }
 
 func (p *pipe) hincrby(key, field string, n int64) *goredis.IntCmd {
-	args := p.argv("hincrby", key, field)
+	args := p.argv(cmdHINCRBY, key, field)
 	c := goredis.NewIntCmd(p.ctx, append(args, n)...)
 	p.add(c)
 	return c
 }
 
 func (p *pipe) hgetall(key string) *goredis.MapStringStringCmd {
-	c := goredis.NewMapStringStringCmd(p.ctx, p.argv("hgetall", key)...)
+	c := goredis.NewMapStringStringCmd(p.ctx, p.argv(cmdHGETALL, key)...)
 	p.add(c)
 	return c
 }
 
 func (p *pipe) hkeys(key string) *goredis.StringSliceCmd {
-	c := goredis.NewStringSliceCmd(p.ctx, p.argv("hkeys", key)...)
+	c := goredis.NewStringSliceCmd(p.ctx, p.argv(cmdHKEYS, key)...)
 	p.add(c)
 	return c
 }
@@ -129,13 +148,13 @@ func (p *pipe) hkeys(key string) *goredis.StringSliceCmd {
 func (p *pipe) hmget(key string, fields ...string) *goredis.SliceCmd {
 	strs := make([]string, 0, 1+len(fields))
 	strs = append(append(strs, key), fields...)
-	c := goredis.NewSliceCmd(p.ctx, p.argv("hmget", strs...)...)
+	c := goredis.NewSliceCmd(p.ctx, p.argv(cmdHMGET, strs...)...)
 	p.add(c)
 	return c
 }
 
 func (p *pipe) zadd(key, member string) *goredis.IntCmd {
-	args := p.argv("zadd", key)
+	args := p.argv(cmdZADD, key)
 	args = append(args, 0, p.box(member))
 	c := goredis.NewIntCmd(p.ctx, args...)
 	p.add(c)
@@ -143,20 +162,20 @@ func (p *pipe) zadd(key, member string) *goredis.IntCmd {
 }
 
 func (p *pipe) zrem(key, member string) *goredis.IntCmd {
-	c := goredis.NewIntCmd(p.ctx, p.argv("zrem", key, member)...)
+	c := goredis.NewIntCmd(p.ctx, p.argv(cmdZREM, key, member)...)
 	p.add(c)
 	return c
 }
 
 func (p *pipe) zrangeAll(key string) *goredis.StringSliceCmd {
-	args := p.argv("zrange", key)
+	args := p.argv(cmdZRANGE, key)
 	c := goredis.NewStringSliceCmd(p.ctx, append(args, 0, -1)...)
 	p.add(c)
 	return c
 }
 
 func (p *pipe) set(key, value string) *goredis.StatusCmd {
-	c := goredis.NewStatusCmd(p.ctx, p.argv("set", key, value)...)
+	c := goredis.NewStatusCmd(p.ctx, p.argv(cmdSET, key, value)...)
 	p.add(c)
 	return c
 }
@@ -167,7 +186,7 @@ func (p *pipe) eval(sc *script, key string, args ...string) *goredis.Cmd {
 	strs := make([]string, 0, 3+len(args))
 	strs = append(strs, sc.sha, "1", key)
 	strs = append(strs, args...)
-	c := goredis.NewCmd(p.ctx, p.argv("evalsha", strs...)...)
+	c := goredis.NewCmd(p.ctx, p.argv(cmdEVALSHA, strs...)...)
 	p.add(c)
 	return c
 }

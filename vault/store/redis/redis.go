@@ -95,6 +95,10 @@ func (o *Options) setDefaults() error {
 	return nil
 }
 
+// chunkBytes is a little under the 16 KiB Redis reads from a connection at
+// a time (PROTO_IOBUF_LEN); see pipe.
+const chunkBytes = 15 << 10
+
 // Store is a store.Store on Redis. It is safe for concurrent use.
 type Store struct {
 	// mu is held for reading by every operation and for writing by Close,
@@ -126,21 +130,14 @@ func New(ctx context.Context, client goredis.UniversalClient, opt Options) (*Sto
 	if err := opt.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Store{c: client, kc: client, log: opt.Logger, chunkBytes: 12 << 10}
+	s := &Store{c: client, kc: client, log: opt.Logger, chunkBytes: chunkBytes}
 	if opt.KeysClient != nil {
 		s.kc = opt.KeysClient
 	}
 	if _, ok := client.(*goredis.ClusterClient); ok {
 		// Each chunk reaches every master; let each node see a full
 		// read's worth.
-		s.chunkBytes = 36 << 10
-	}
-	if opt.WaitReplicas > 0 {
-		h := waitHook{n: int64(opt.WaitReplicas), timeout: opt.WaitTimeout}
-		installHook(client, h)
-		if s.kc != client {
-			installHook(s.kc, h)
-		}
+		s.chunkBytes = 3 * chunkBytes
 	}
 	bits, err := initLayout(ctx, client, opt.Prefix, opt.BucketBits)
 	if err != nil {
@@ -153,6 +150,16 @@ func New(ctx context.Context, client goredis.UniversalClient, opt Options) (*Sto
 		}
 		if err := s.loadScripts(ctx, c); err != nil {
 			return nil, err
+		}
+	}
+	// Installed last, so that a store whose replicas are not there yet
+	// opens, and reports not ready (Ping writes) until they are.
+	if opt.WaitReplicas > 0 {
+		h := &waitHook{n: int64(opt.WaitReplicas), timeout: opt.WaitTimeout}
+		for _, c := range s.clients() {
+			if err := installHook(ctx, c, h); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return s, nil
@@ -310,13 +317,20 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	defer s.leave()
 	for _, c := range s.clients() {
+		// PING on the client's main pool (and on each master's, in a
+		// Cluster); the write below goes through the pipeline pool, which
+		// every other call uses. Each pool stops dialling for a second
+		// after repeated failures, so both must answer.
+		var err error
 		if cc, ok := c.(*goredis.ClusterClient); ok {
-			err := cc.ForEachMaster(ctx, func(ctx context.Context, n *goredis.Client) error {
+			err = cc.ForEachMaster(ctx, func(ctx context.Context, n *goredis.Client) error {
 				return n.Ping(ctx).Err()
 			})
-			if err != nil {
-				return unavailable(err)
-			}
+		} else {
+			err = c.Ping(ctx).Err()
+		}
+		if err != nil {
+			return unavailable(err)
 		}
 		p := newPipe(ctx, 1)
 		set := p.set(s.ks.pingKey(), strconv.FormatInt(time.Now().Unix(), 10))
@@ -382,12 +396,13 @@ func asRedisError(err error, re *goredis.Error) bool { return errors.As(err, re)
 type waitHook struct {
 	n       int64
 	timeout time.Duration
+	nodes   sync.Map // *goredis.Client -> true: node clients it was added to
 }
 
-func (h waitHook) DialHook(next goredis.DialHook) goredis.DialHook          { return next }
-func (h waitHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook { return next }
+func (h *waitHook) DialHook(next goredis.DialHook) goredis.DialHook          { return next }
+func (h *waitHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook { return next }
 
-func (h waitHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+func (h *waitHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []goredis.Cmder) error {
 		if !writes(cmds) {
 			return next(ctx, cmds)
@@ -423,10 +438,26 @@ func writes(cmds []goredis.Cmder) bool {
 	return false
 }
 
-func installHook(c goredis.UniversalClient, h goredis.Hook) {
-	if cc, ok := c.(*goredis.ClusterClient); ok {
-		cc.OnNewNode(func(n *goredis.Client) { n.AddHook(h) })
-		return
+// installHook adds h to c, or in a Cluster to every node client, those
+// that exist and those created later (after a topology change), once each.
+func installHook(ctx context.Context, c goredis.UniversalClient, h *waitHook) error {
+	cc, ok := c.(*goredis.ClusterClient)
+	if !ok {
+		c.AddHook(h)
+		return nil
 	}
-	c.AddHook(h)
+	add := func(n *goredis.Client) {
+		if _, dup := h.nodes.LoadOrStore(n, true); !dup {
+			n.AddHook(h)
+		}
+	}
+	cc.OnNewNode(add)
+	err := cc.ForEachShard(ctx, func(ctx context.Context, n *goredis.Client) error {
+		add(n)
+		return nil
+	})
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
 }

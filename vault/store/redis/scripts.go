@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
+	"fmt"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -68,9 +69,20 @@ var allScripts = []*script{hcasScript, recordPutScript, recordDeleteScript}
 // loadScripts loads every script on every master of c.
 func (s *Store) loadScripts(ctx context.Context, c goredis.UniversalClient) error {
 	load := func(ctx context.Context, c goredis.Cmdable) error {
-		for _, sc := range allScripts {
-			if err := c.ScriptLoad(ctx, sc.src).Err(); err != nil {
-				return unavailable(err)
+		// One pipeline, like every other call, so that it uses the
+		// pipeline connection pool.
+		cmds, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for _, sc := range allScripts {
+				p.ScriptLoad(ctx, sc.src)
+			}
+			return nil
+		})
+		if err != nil {
+			return unavailable(err)
+		}
+		for i, cmd := range cmds {
+			if sha, _ := cmd.(*goredis.StringCmd).Result(); sha != allScripts[i].sha {
+				return fmt.Errorf("redis store: SCRIPT LOAD returned %q, want %s", sha, allScripts[i].sha)
 			}
 		}
 		return nil

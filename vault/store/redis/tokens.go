@@ -123,17 +123,15 @@ func (s *Store) queueCounters(p *pipe, c counters) {
 
 // insertState is the progress of one row through InsertTokens.
 type insertState struct {
-	key, val          string // token bucket key and encoded row
-	idxKey, idxField  string
-	fpKey, fpField    string
-	rowCmd            *goredis.BoolCmd
-	idxCmd            *goredis.IntCmd
-	stored            bool // the row is ours in Redis
-	fpFirst           int  // index of the first stored row of the call with this fingerprint
-	bound             string
-	result            store.InsertResult
-	idxCreated        bool
-	dropRow, countRow bool
+	key, val         string // token bucket key and encoded row
+	idxKey, idxField string
+	fpKey, fpField   string
+	rowCmd           *goredis.BoolCmd
+	idxCmd           *goredis.IntCmd
+	stored           bool // this call stored the row
+	idxCreated       bool // this call created the subject-index entry
+	fpFirst          int  // the first stored row of the call with this fingerprint, or -1
+	result           store.InsertResult
 }
 
 // InsertTokens implements store.Tokens.
@@ -153,7 +151,7 @@ func (s *Store) InsertTokens(ctx context.Context, rows []store.Token) ([]store.I
 		if err := checkRow(r); err != nil {
 			return nil, err
 		}
-		size += 3*s.ks.bucketKeyLen() + 4 + len(r.Token) + store.EncodedTokenSize(r)
+		size += 3*s.ks.bucketKeyLen() + 1 + len(r.Token) + store.EncodedTokenSize(r)
 		if len(r.Fingerprint) > 0 {
 			size += 2 + len(r.Fingerprint)
 		}
@@ -774,7 +772,7 @@ func (s *Store) DeleteTokens(ctx context.Context, tokens []string) (int, error) 
 	for i := range ds {
 		if ds[i].done {
 			n++
-			size += 2*s.ks.bucketKeyLen() + 4 + len(ds[i].tok) + 2 + len(ds[i].cur)
+			size += 2*s.ks.bucketKeyLen() + 1 + len(ds[i].tok) + 2 + len(ds[i].cur)
 		}
 	}
 	if n == 0 {
@@ -834,11 +832,10 @@ func (s *Store) SubjectTokens(ctx context.Context, subject string) ([]string, er
 	if err != nil {
 		return nil, replyErr(err)
 	}
-	var h [4]byte
-	binary.BigEndian.PutUint32(h[:], subjectHash(subject))
+	h := string([]byte{subjectHash(subject)})
 	var cands []string
 	for _, f := range fields {
-		if tok, ok := strings.CutPrefix(f, string(h[:])); ok && tok != "" {
+		if tok, ok := strings.CutPrefix(f, h); ok && tok != "" {
 			cands = append(cands, tok)
 		}
 	}
@@ -895,6 +892,7 @@ func (s *Store) scanBuckets(ctx context.Context, c goredis.UniversalClient, kind
 	}
 	n := 0
 	window := uint32(16)
+	start := bucket
 	for bucket < s.ks.buckets() {
 		w := min(window, s.ks.buckets()-bucket)
 		p := newPipe(ctx, int(w))
@@ -949,8 +947,15 @@ func (s *Store) scanBuckets(ctx context.Context, c goredis.UniversalClient, kind
 		if n == limit {
 			break
 		}
-		if window < 4096 {
-			window *= 4
+		// Size the next window to the density seen so far: about the
+		// buckets the rest of the page needs, at least 4 times more
+		// when they were empty.
+		seen := bucket - start
+		if n == 0 {
+			window = min(4*window, 4096)
+		} else {
+			need := uint64(limit-n) * uint64(seen) / uint64(n)
+			window = uint32(min(max(need+need/4+1, 16), 4096))
 		}
 		if err := ctx.Err(); err != nil {
 			return "", err

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -73,7 +74,7 @@ func NewClient(rawURL string, opt *Options) (goredis.UniversalClient, error) {
 			return nil, fmt.Errorf("redis store: %w", err)
 		}
 		clientDefaults(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries,
-			&o.DialerRetries, &o.PipelinePoolSize)
+			&o.DialerRetries, &o.PipelinePoolSize, &o.Protocol)
 		o.ContextTimeoutEnabled = true
 		return goredis.NewClient(o), nil
 
@@ -94,7 +95,7 @@ func NewClient(rawURL string, opt *Options) (goredis.UniversalClient, error) {
 			return nil, fmt.Errorf("redis store: %w", err)
 		}
 		clientDefaults(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries,
-			&o.DialerRetries, &o.PipelinePoolSize)
+			&o.DialerRetries, &o.PipelinePoolSize, &o.Protocol)
 		o.ContextTimeoutEnabled = true
 		return goredis.NewClusterClient(o), nil
 
@@ -102,7 +103,7 @@ func NewClient(rawURL string, opt *Options) (goredis.UniversalClient, error) {
 		left, hosts := splitUser(authority)
 		user, master := splitUser(strings.TrimSuffix(left, "@"))
 		if master == "" {
-			return nil, fmt.Errorf("redis store: a Sentinel URL names the master: redis-sentinel://master@host:port,...")
+			return nil, errors.New("redis store: a Sentinel URL names its master, as in redis-sentinel://master@host:port,host:port")
 		}
 		addrs, err := splitHosts(hosts)
 		if err != nil {
@@ -133,7 +134,7 @@ func NewClient(rawURL string, opt *Options) (goredis.UniversalClient, error) {
 			return nil, fmt.Errorf("redis store: %w", err)
 		}
 		clientDefaults(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries,
-			&o.DialerRetries, &o.PipelinePoolSize)
+			&o.DialerRetries, &o.PipelinePoolSize, &o.Protocol)
 		o.ContextTimeoutEnabled = true
 		return goredis.NewFailoverClient(o), nil
 	}
@@ -225,7 +226,12 @@ func splitHosts(hosts string) ([]string, error) {
 	return addrs, nil
 }
 
-func clientDefaults(dial, read, write, pool *time.Duration, retries, dialRetries, pipelinePool *int) {
+func clientDefaults(dial, read, write, pool *time.Duration, retries, dialRetries, pipelinePool, protocol *int) {
+	if *protocol == 0 {
+		// RESP2: with RESP3, go-redis checks for push notifications
+		// before every reply it reads, which the store never uses.
+		*protocol = 2
+	}
 	if *dial == 0 {
 		*dial = defaultDialTimeout
 	}
