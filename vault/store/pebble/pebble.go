@@ -131,6 +131,11 @@ type Store struct {
 
 	main *instance
 	keys *instance
+
+	// stopFilter cancels the key filter's background build; filterDone is
+	// closed when it has finished.
+	stopFilter context.CancelFunc
+	filterDone chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -145,6 +150,9 @@ type instance struct {
 	scrub *scrubFS
 	// unsynced counts batches applied (visible) but not yet fsynced.
 	unsynced atomic.Int64
+	// filter is set for the main instance: a Bloom filter over every
+	// token and fingerprint key (see keyFilter).
+	filter *keyFilter
 }
 
 // Open opens or creates a store in dir.
@@ -184,7 +192,16 @@ func open(dir string, opt Options, fs vfs.FS) (*Store, error) {
 		return nil, err
 	}
 	keys.dir, keys.scrub = keysDir, sfs
-	return &Store{main: main, keys: keys}, nil
+	main.filter = newKeyFilter(0)
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Store{main: main, keys: keys, stopFilter: cancel, filterDone: make(chan struct{})}
+	go func() {
+		defer close(s.filterDone)
+		// On failure the filter stays not ready: every insert then reads
+		// the store, as without a filter.
+		_ = main.filter.build(ctx, main.db)
+	}()
+	return s, nil
 }
 
 // privateDir creates dir with mode 0700, or tightens an existing one to it.
@@ -264,6 +281,8 @@ func (s *Store) Close() error {
 		return store.ErrClosed
 	}
 	s.closed = true
+	s.stopFilter()
+	<-s.filterDone
 	return errors.Join(s.main.close(), s.keys.close())
 }
 

@@ -150,11 +150,21 @@ func (s *Store) InsertTokens(ctx context.Context, rows []store.Token) ([]store.I
 	in.locks.lock(&ls)
 	unlock := func() { in.locks.unlock(&ls) }
 
-	// Read every key once, in key order, under the locks: exists[i] for
-	// row i's token, bound[i] for its fingerprint.
+	// Read, once and in key order, under the locks, every key the filter
+	// cannot rule out: exists[i] for row i's token, bound[i] for its
+	// fingerprint. Keys the filter rules out are certainly absent.
 	exists := make([]bool, len(rows))
 	bound := make([]string, len(rows))
-	err := in.multiGet(keys, func(k int, v []byte) error {
+	toRead := keys
+	if in.filter != nil {
+		toRead = make([][]byte, len(keys))
+		for k, key := range keys {
+			if key != nil && in.filter.mayContain(key) {
+				toRead[k] = key
+			}
+		}
+	}
+	err := in.multiGet(toRead, func(k int, v []byte) error {
 		if k%2 == 0 {
 			exists[k/2] = true
 		} else {
@@ -184,12 +194,18 @@ func (s *Store) InsertTokens(ctx context.Context, rows []store.Token) ([]store.I
 				continue
 			}
 			_ = b.Set(fpKey, tokenKey[1:], nil)
+			if in.filter != nil {
+				in.filter.add(fpKey)
+			}
 			if fpsInCall != nil {
 				fpsInCall[string(fpKey)] = r.Token
 			}
 		}
 		val = store.AppendToken(val[:0], r)
 		_ = b.Set(tokenKey, val, nil)
+		if in.filter != nil {
+			in.filter.add(tokenKey)
+		}
 		subjectKey = appendSubjectIndexKey(subjectKey[:0], r.Subject, r.Token)
 		_ = b.Set(subjectKey, nil, nil)
 		deltas.add(r.Category, r.KeyVersion, 1)
