@@ -127,10 +127,14 @@ func TestTargets(t *testing.T) {
 	mk := func(label string, rps, fps, p99 float64) *Result {
 		return sampleResult(label, "fieldvault", rps, fps, p99)
 	}
-	reps := []*Report{{Results: []*Result{
-		mk("pebble/tokenize", 50000, 50000, 3),
+	tok := mk("pebble/tokenize", 50000, 50000, 3)
+	tok.ServerCPUPerReqUs = 40 // 2 cores: 50,000 req/s
+	batch := mk("pebble/tokenize-batch", 550, 550000, 100)
+	batch.BatchSize, batch.ServerCPUPerReqUs = 1000, 4000 // 500,000 fields/s
+	reps := []*Report{{Machine: Machine{Cores: 2}, Results: []*Result{
+		tok,
 		mk("pebble/detokenize", 30000, 30000, 3),
-		mk("pebble/tokenize-batch", 550, 550000, 100),
+		batch,
 		mk("pebble/detokenize-batch", 400, 400000, 100),
 		mk("pebble-prefilled/tokenize", 40000, 40000, 6),
 	}}}
@@ -154,6 +158,15 @@ func TestTargets(t *testing.T) {
 		if got[name].Status != st {
 			t.Errorf("%s: %s (%s), want %s", name, got[name].Status, got[name].Measured, st)
 		}
+	}
+	if c := got["single-field tokenise, embedded, concurrency 32"].Ceiling; !strings.HasPrefix(c, "50,000 req/s") {
+		t.Errorf("ceiling %q", c)
+	}
+	if c := got["1000-field batches tokenised, embedded"].Ceiling; !strings.HasPrefix(c, "500,000 fields/s") {
+		t.Errorf("batch ceiling %q", c)
+	}
+	if c := got["single-field detokenise with consent and audit, embedded"].Ceiling; c != "" {
+		t.Errorf("ceiling without a CPU figure: %q", c)
 	}
 	if len(got) != len(want) {
 		t.Errorf("%d targets, want %d", len(got), len(want))

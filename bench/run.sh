@@ -41,6 +41,7 @@ COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -v ' bench/' | awk '{print $2}' | tr '\n' ' ' || true)
 COMMANDS=()
 FAILED=()
+RUNS=() # JSON reports, in run order
 
 # bench NAME ARGS...: one `fieldvault bench` invocation on a fresh server;
 # its report goes to json/NAME.json. Results are labelled LABEL/SCENARIO
@@ -57,6 +58,7 @@ bench() {
     rm -f "$WORK/json/$label.json"
     return 1
   fi
+  RUNS+=("$WORK/json/$label.json")
   cat "$WORK/txt/$label.txt" >&2
 }
 
@@ -129,6 +131,16 @@ for sc in tokenize detokenize tokenize-batch detokenize-batch; do
   fi
 done
 
+# Single-field tokenise on a store that already holds tokens: where the extra
+# time of a big store goes.
+PPREFILL=${BENCH_PROFILE_PREFILL:-3000000}
+say "profile tokenize on a store prefilled with $PPREFILL tokens (in-process)"
+if "$BIN" bench --inprocess --quiet -c "$CONC" --duration "$DUR" --warmup "$WARM" --scenario tokenize --prefill "$PPREFILL" \
+    --cpuprofile "$WORK/prof/http-tokenize-prefilled.pprof" --json "$WORK/prof/http-tokenize-prefilled.json" \
+    >"$WORK/prof/http-tokenize-prefilled.txt" 2>"$WORK/prof/http-tokenize-prefilled.log"; then
+  PROFILES+=("tokenize-prefilled")
+fi
+
 # --- Go benchmarks ------------------------------------------------------------
 say "go test -bench (tokenizer, keys, vault, bench)"
 GOBENCH="$WORK/gobench.txt"
@@ -143,15 +155,15 @@ LOAD_END=$(uptime)
 
 # --- RESULTS.md ---------------------------------------------------------------
 say "writing $OUT"
-shopt -s nullglob
-JSONS=("$WORK"/json/*.json)
-report() { if [ ${#JSONS[@]} -gt 0 ]; then "$BIN" bench report --section "$1" "${JSONS[@]}"; else echo "(no runs succeeded)"; fi; }
+report() { if [ ${#RUNS[@]} -gt 0 ]; then "$BIN" bench report --section "$1" "${RUNS[@]}"; else echo "(no runs succeeded)"; fi; }
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
 top() { # profile binary
   go tool pprof -top -nodecount=22 "$2" "$1" 2>/dev/null | sed -n '/^Duration:/p; /flat%/,$p'
 }
-topfv() { # cumulative, fieldvault functions only
-  go tool pprof -top -cum -nodecount=400 "$2" "$1" 2>/dev/null | grep 'fieldvault/fieldvault/' | grep -v '/bench\.' | head -14
+topfv() { # cumulative: fieldvault functions, and Pebble's level iterators (LSM depth)
+  go tool pprof -top -cum -nodecount=600 "$2" "$1" 2>/dev/null |
+    grep -E 'fieldvault/fieldvault/|pebble/v2\.\(\*levelIter\)\.SeekGE|pebble/v2\.\(\*mergingIter\)\.SeekGE|log/slog\.\(\*Logger\)\.log$' |
+    grep -v -E '/bench\.|^.*main\.instr' | head -18
 }
 {
 cat <<EOF
@@ -259,10 +271,14 @@ echo "generator in one process, so the HTTP and JSON costs are visible), and of 
 echo "(vault only). Tables from \`go tool pprof -top\`; the interpretation follows them."
 for sc in "${PROFILES[@]}"; do
   echo
-  echo "### HTTP, $sc (in-process)"
+  if [ "$sc" = tokenize-prefilled ]; then
+    echo "### HTTP, tokenize on a store prefilled with $(printf "%'d" "$PPREFILL") tokens (in-process)"
+  else
+    echo "### HTTP, $sc (in-process)"
+  fi
   echo
   echo '```'
-  sed -n '/target/,/^$/p' "$WORK/prof/http-$sc.txt" | head -3
+  grep -E '^(prefill|  *target|  *fieldvault)' "$WORK/prof/http-$sc.txt" | head -4
   top "$WORK/prof/http-$sc.pprof" "$BIN"
   echo '```'
   echo
