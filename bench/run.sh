@@ -169,7 +169,7 @@ topfv() { # cumulative: fieldvault functions, and Pebble's level iterators (LSM 
 cat <<EOF
 # fieldvault bench results
 
-Regenerate with \`bench/run.sh\` (about 20-30 minutes). Every figure below was measured by that script on
+Regenerate with \`bench/run.sh\` (about 45 minutes). Every figure below was measured by that script on
 $(date -u '+%Y-%m-%d %H:%M UTC'), **on a machine shared with other engineers' builds and tests**: read each
 figure together with the load average printed beside it. On a 2-core machine a load above 2 means the bench,
 the server and other work were competing for the CPUs, so these are lower bounds of what the code can do.
