@@ -1,10 +1,12 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/fieldvault/fieldvault/keys"
@@ -301,11 +303,11 @@ func (v *Vault) subjectsByID(ctx context.Context, ids []string) (map[string]*sub
 		if r == nil {
 			continue
 		}
-		var s subject.Subject
-		if err := json.Unmarshal(r.Value, &s); err != nil {
+		s, err := v.subjects.decode(ids[i], r.Value)
+		if err != nil {
 			return nil, wrapErr(KindInternal, CodeInternal, "internal error", err)
 		}
-		out[ids[i]] = &s
+		out[ids[i]] = s
 	}
 	return out, nil
 }
@@ -614,4 +616,50 @@ func groundLabel(g string) string {
 		return g
 	}
 	return "other"
+}
+
+// subjectCache keeps decoded subject records next to the bytes they were
+// decoded from. The record is still read from the store on every decision
+// (so a state change is seen at once); only the JSON decoding is skipped
+// when the stored bytes are unchanged. Cached subjects are shared and must
+// not be modified.
+type subjectCache struct {
+	mu sync.RWMutex
+	m  map[string]*cachedSubject
+}
+
+type cachedSubject struct {
+	raw []byte
+	s   *subject.Subject
+}
+
+const subjectCacheSize = 100000
+
+func (c *subjectCache) decode(id string, raw []byte) (*subject.Subject, error) {
+	c.mu.RLock()
+	e := c.m[id]
+	c.mu.RUnlock()
+	if e != nil && bytes.Equal(e.raw, raw) {
+		return e.s, nil
+	}
+	s := new(subject.Subject)
+	if err := json.Unmarshal(raw, s); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = make(map[string]*cachedSubject)
+	}
+	if len(c.m) >= subjectCacheSize {
+		n := subjectCacheSize / 8
+		for k := range c.m {
+			delete(c.m, k)
+			if n--; n <= 0 {
+				break
+			}
+		}
+	}
+	c.m[id] = &cachedSubject{raw: bytes.Clone(raw), s: s}
+	c.mu.Unlock()
+	return s, nil
 }

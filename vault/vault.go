@@ -106,6 +106,8 @@ type Vault struct {
 
 	apikeyCache sync.Map // sha256 hex -> *cachedPrincipal
 
+	subjects subjectCache
+
 	kek            kek.KEK
 	kekName        string
 	afterKEKRotate KEKRotator

@@ -110,14 +110,29 @@ func (s *Store) GetRecords(ctx context.Context, kind string, ids []string) ([]*s
 	defer s.leave()
 	in := s.main
 	out := make([]*store.Record, len(ids))
-	var key []byte
-	for i, id := range ids {
-		key = appendRecordKey(key[:0], kind, id)
-		rec, err := getRecord(in.db, key, kind, id)
+	if len(ids) == 1 {
+		rec, err := getRecord(in.db, appendRecordKey(nil, kind, ids[0]), kind, ids[0])
 		if err != nil {
 			return nil, err
 		}
-		out[i] = rec
+		out[0] = rec
+	} else {
+		// Many records: one sorted pass through one iterator.
+		keys := make([][]byte, len(ids))
+		for i, id := range ids {
+			keys[i] = appendRecordKey(nil, kind, id)
+		}
+		err := in.multiGet(keys, func(i int, v []byte) error {
+			rec := &store.Record{Kind: kind, ID: ids[i]}
+			if err := decodeRecordValue(v, rec); err != nil {
+				return err
+			}
+			out[i] = rec
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	if err := in.settle(); err != nil {
 		return nil, err
