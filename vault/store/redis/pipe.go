@@ -112,8 +112,14 @@ func (p *pipe) hsetnx(key, field, value string) *goredis.BoolCmd {
 	return c
 }
 
-func (p *pipe) hset(key, field, value string) *goredis.IntCmd {
-	c := goredis.NewIntCmd(p.ctx, p.argv(cmdHSET, key, field, value)...)
+// hsetEmpty sets every field to "" in one HSET.
+func (p *pipe) hsetEmpty(key string, fields []string) *goredis.IntCmd {
+	strs := make([]string, 1, 1+2*len(fields))
+	strs[0] = key
+	for _, f := range fields {
+		strs = append(strs, f, "")
+	}
+	c := goredis.NewIntCmd(p.ctx, p.argv(cmdHSET, strs...)...)
 	p.add(c)
 	return c
 }

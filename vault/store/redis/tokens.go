@@ -127,11 +127,19 @@ type insertState struct {
 	idxKey, idxField string
 	fpKey, fpField   string
 	rowCmd           *goredis.BoolCmd
-	idxCmd           *goredis.IntCmd
+	idx              *indexGroup
 	stored           bool // this call stored the row
 	idxCreated       bool // this call created the subject-index entry
 	fpFirst          int  // the first stored row of the call with this fingerprint, or -1
 	result           store.InsertResult
+}
+
+// indexGroup is the subject-index entries of one call in one bucket,
+// written with one HSET (rows of one subject share a bucket).
+type indexGroup struct {
+	key    string
+	fields []string
+	cmd    *goredis.IntCmd
 }
 
 // InsertTokens implements store.Tokens.
@@ -243,6 +251,8 @@ func (s *Store) insertRound(ctx context.Context, rows []store.Token, size int) (
 	st := make([]insertState, len(rows))
 	p := newPipe(ctx, 2*len(rows)+4)
 	deltas := counters{}
+	groups := make(map[string]*indexGroup, len(rows))
+	var order []*indexGroup
 	for i := range rows {
 		r, x := &rows[i], &st[i]
 		x.key = s.tokenKey(&a, r.Token)
@@ -251,11 +261,21 @@ func (s *Store) insertRound(ctx context.Context, rows []store.Token, size int) (
 		if len(r.Fingerprint) > 0 {
 			x.fpKey, x.fpField = s.fpKeyField(&a, r.Category, r.Fingerprint)
 		}
-		// The index entry is queued first; a chunk never splits the pair.
-		x.idxCmd = p.hset(x.idxKey, x.idxField, "")
+		g := groups[x.idxKey]
+		if g == nil {
+			g = &indexGroup{key: x.idxKey}
+			groups[x.idxKey] = g
+			order = append(order, g)
+		}
+		g.fields = append(g.fields, x.idxField)
+		x.idx = g
 		x.rowCmd = p.hsetnx(x.key, r.Token, x.val)
 		p.group()
 		deltas.add(r.Category, r.KeyVersion, 1)
+	}
+	for _, g := range order {
+		g.cmd = p.hsetEmpty(g.key, g.fields)
+		p.group()
 	}
 	s.queueCounters(p, deltas)
 	if err := p.exec(s, s.c); err != nil {
@@ -263,13 +283,16 @@ func (s *Store) insertRound(ctx context.Context, rows []store.Token, size int) (
 	}
 	for i := range st {
 		x := &st[i]
-		if err := x.idxCmd.Err(); err != nil {
+		if err := x.idx.cmd.Err(); err != nil {
 			return nil, replyErr(err)
 		}
 		if err := x.rowCmd.Err(); err != nil {
 			return nil, replyErr(err)
 		}
-		x.idxCreated = x.idxCmd.Val() == 1
+		// Created by this call: only known when the HSET created every
+		// field it set; otherwise an undo leaves the entry (a superset
+		// entry, filtered by SubjectTokens).
+		x.idxCreated = x.idx.cmd.Val() == int64(len(x.idx.fields))
 		x.stored = x.rowCmd.Val()
 		if !x.stored {
 			// Present already. A retried HSETNX whose first reply was
@@ -781,6 +804,8 @@ func (s *Store) DeleteTokens(ctx context.Context, tokens []string) (int, error) 
 	a2 := newArena(size)
 	p2 := newPipe(ctx, 2*n+4)
 	deltas := counters{}
+	idx := make(map[string][]string) // subject-index bucket -> fields
+	var idxKeys []string
 	for i := range ds {
 		if !ds[i].done {
 			continue
@@ -792,11 +817,18 @@ func (s *Store) DeleteTokens(ctx context.Context, tokens []string) (int, error) 
 		if len(row.Fingerprint) > 0 {
 			key, field := s.fpKeyField(&a2, row.Category, row.Fingerprint)
 			p2.eval(hcasScript, key, field, ds[i].tok, "")
+			p2.group()
 		}
 		key, field := s.subjectKeyField(&a2, row.Subject, ds[i].tok)
-		p2.hdel(key, field)
-		p2.group()
+		if _, ok := idx[key]; !ok {
+			idxKeys = append(idxKeys, key)
+		}
+		idx[key] = append(idx[key], field)
 		deltas.add(row.Category, row.KeyVersion, -1)
+	}
+	for _, key := range idxKeys {
+		p2.hdel(key, idx[key]...)
+		p2.group()
 	}
 	s.queueCounters(p2, deltas)
 	if err := p2.exec(s, s.c); err != nil {
