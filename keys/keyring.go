@@ -3,11 +3,15 @@ package keys
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -116,6 +120,9 @@ type catKeys struct {
 	prf     prf.PRF
 	byKeyID map[uint32]uint32
 	state   map[uint32]string
+	// fp holds keyed HMAC-SHA256 states for fingerprints, under a key the
+	// category PRF derives once (see Fingerprint).
+	fp *sync.Pool
 }
 
 // Keyring manages the category keysets and subject DEKs. Safe for concurrent
@@ -301,8 +308,13 @@ func (k *Keyring) open(ctx context.Context, cat *tokenizer.Category, raw []byte,
 	if !ok {
 		return nil, fmt.Errorf("%w: PRF keyset of %s has no primary", ErrCorrupt, cat.Name)
 	}
+	fpKey, err := p.ComputePRF([]byte("fieldvault/fingerprint-key/v1"), 32)
+	if err != nil {
+		return nil, fmt.Errorf("%w: PRF keyset of %s: %v", ErrCorrupt, cat.Name, err)
+	}
 	ck := &catKeys{doc: doc, rev: rev, handle: ah, aead: a, prf: p,
-		byKeyID: make(map[uint32]uint32), state: make(map[uint32]string)}
+		byKeyID: make(map[uint32]uint32), state: make(map[uint32]string),
+		fp: &sync.Pool{New: func() any { return hmac.New(sha256.New, fpKey) }}}
 	for _, v := range doc.Versions {
 		ck.byKeyID[v.KeyID] = v.Version
 		ck.state[v.Version] = v.State
@@ -327,17 +339,26 @@ func (k *Keyring) Primary(ctx context.Context, cat *tokenizer.Category) (uint32,
 // birthday bound is far beyond any realistic number of values).
 const FingerprintLen = 16
 
-// Fingerprint returns the keyed fingerprint of a normalised value: the
-// category PRF's primary key over the value. Equal values of one category
+// Fingerprint returns the keyed fingerprint of a normalised value:
+// HMAC-SHA256 under a key that the category's Tink PRF (primary key)
+// derives once, truncated to FingerprintLen. Equal values of one category
 // give equal fingerprints; fingerprints of different categories are
-// unrelated. Warning: a fingerprint reveals equality of values to anyone who
-// sees two of them; it is stored, never returned.
+// unrelated. Deriving the HMAC key once lets keyed hash states be reused
+// (Tink's PRF re-keys on every call). Warning: a fingerprint reveals
+// equality of values to anyone who sees two of them; it is stored, never
+// returned.
 func (k *Keyring) Fingerprint(ctx context.Context, cat *tokenizer.Category, normalized string) ([]byte, error) {
 	ck, err := k.category(ctx, cat)
 	if err != nil {
 		return nil, err
 	}
-	return ck.prf.ComputePRF([]byte(normalized), FingerprintLen)
+	h := ck.fp.Get().(hash.Hash)
+	h.Reset()
+	_, _ = io.WriteString(h, normalized)
+	var sum [sha256.Size]byte
+	out := h.Sum(sum[:0])
+	ck.fp.Put(h)
+	return bytes.Clone(out[:FingerprintLen]), nil
 }
 
 func dekAAD(ref DEKRef) []byte {

@@ -418,3 +418,14 @@ func BenchmarkDEKsCached1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/field")
 }
+
+func BenchmarkFingerprint(b *testing.B) {
+	r, c := benchEnv(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Fingerprint(ctx, c, "+66812345678"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
