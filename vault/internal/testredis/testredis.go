@@ -129,6 +129,7 @@ func StartServer(dir string, port int, extra ...string) (*exec.Cmd, error) {
 	}
 	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
+	tieToParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start redis-server: %w", err)
 	}
