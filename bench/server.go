@@ -54,6 +54,9 @@ func (s *Server) Close() error { return s.close() }
 
 const listeningPrefix = "fieldvault listening on "
 
+// inProcessStopWait bounds the wait for an in-process server to stop.
+const inProcessStopWait = 5 * time.Minute
+
 // StartServer starts `fieldvault serve --dev` on a free loopback port with a
 // fresh data directory and a random admin key, and waits until it is ready.
 func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
@@ -100,11 +103,14 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 		}()
 		stop = func() error {
 			cancel()
+			// A goroutine cannot be killed: wait (Pebble may be finishing a
+			// compaction), and keep the data directory if it never stops.
 			select {
 			case err := <-exited:
 				return err
-			case <-time.After(30 * time.Second):
-				return errors.New("in-process server did not stop")
+			case <-time.After(inProcessStopWait):
+				keep = true
+				return fmt.Errorf("in-process server did not stop within %v; its data directory %s is kept", inProcessStopWait, dir)
 			}
 		}
 	} else {
