@@ -53,13 +53,6 @@ func decodeRecordValue(v []byte, r *store.Record) error {
 	return nil
 }
 
-func checkID(what, s string) error {
-	if s == "" || len(s) > store.MaxIDLen {
-		return invalid("%s of %d bytes", what, len(s))
-	}
-	return nil
-}
-
 // getRecord reads (kind, id) under key; nil when absent.
 func getRecord(r reader, key []byte, kind, id string) (*store.Record, error) {
 	v, closer, err := r.Get(key)
@@ -96,11 +89,11 @@ func (s *Store) GetRecord(ctx context.Context, kind, id string) (*store.Record, 
 
 // GetRecords implements store.Records.
 func (s *Store) GetRecords(ctx context.Context, kind string, ids []string) ([]*store.Record, error) {
-	if err := checkID("kind", kind); err != nil {
+	if err := store.CheckID("kind", kind); err != nil {
 		return nil, err
 	}
 	for _, id := range ids {
-		if err := checkID("id", id); err != nil {
+		if err := store.CheckID("id", id); err != nil {
 			return nil, err
 		}
 	}
@@ -142,10 +135,10 @@ func (s *Store) GetRecords(ctx context.Context, kind string, ids []string) ([]*s
 
 // PutRecord implements store.Records.
 func (s *Store) PutRecord(ctx context.Context, rec store.Record, expectRev uint64) (uint64, error) {
-	if err := checkID("kind", rec.Kind); err != nil {
+	if err := store.CheckID("kind", rec.Kind); err != nil {
 		return 0, err
 	}
-	if err := checkID("id", rec.ID); err != nil {
+	if err := store.CheckID("id", rec.ID); err != nil {
 		return 0, err
 	}
 	if len(rec.Index) > store.MaxIDLen {
@@ -197,10 +190,10 @@ func (s *Store) PutRecord(ctx context.Context, rec store.Record, expectRev uint6
 
 // DeleteRecord implements store.Records.
 func (s *Store) DeleteRecord(ctx context.Context, kind, id string) error {
-	if err := checkID("kind", kind); err != nil {
+	if err := store.CheckID("kind", kind); err != nil {
 		return err
 	}
-	if err := checkID("id", id); err != nil {
+	if err := store.CheckID("id", id); err != nil {
 		return err
 	}
 	if err := s.enter(ctx); err != nil {
@@ -230,7 +223,7 @@ func (s *Store) DeleteRecord(ctx context.Context, kind, id string) error {
 
 // ListRecords implements store.Records.
 func (s *Store) ListRecords(ctx context.Context, kind string) ([]*store.Record, error) {
-	if err := checkID("kind", kind); err != nil {
+	if err := store.CheckID("kind", kind); err != nil {
 		return nil, err
 	}
 	if err := s.enter(ctx); err != nil {
@@ -261,10 +254,10 @@ func (s *Store) ListRecords(ctx context.Context, kind string) ([]*store.Record, 
 // are read from one snapshot, so a record moving between indexes
 // concurrently is listed consistently.
 func (s *Store) ListByIndex(ctx context.Context, kind, index string) ([]*store.Record, error) {
-	if err := checkID("kind", kind); err != nil {
+	if err := store.CheckID("kind", kind); err != nil {
 		return nil, err
 	}
-	if err := checkID("index", index); err != nil {
+	if err := store.CheckID("index", index); err != nil {
 		return nil, err
 	}
 	if err := s.enter(ctx); err != nil {

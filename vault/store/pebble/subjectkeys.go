@@ -12,17 +12,10 @@ import (
 	"github.com/fieldvault/fieldvault/vault/store"
 )
 
-func checkRef(r store.SubjectKeyRef) error {
-	if err := checkSubject(r.Subject); err != nil {
-		return err
-	}
-	return checkCategory(r.Category)
-}
-
 // GetSubjectKeys implements store.SubjectKeys.
 func (s *Store) GetSubjectKeys(ctx context.Context, refs []store.SubjectKeyRef) ([][]byte, error) {
 	for _, r := range refs {
-		if err := checkRef(r); err != nil {
+		if err := store.CheckRef(r); err != nil {
 			return nil, err
 		}
 	}
@@ -57,7 +50,7 @@ func (s *Store) InsertSubjectKeys(ctx context.Context, refs []store.SubjectKeyRe
 		return nil, invalid("%d refs, %d keys", len(refs), len(wrapped))
 	}
 	for i, r := range refs {
-		if err := checkRef(r); err != nil {
+		if err := store.CheckRef(r); err != nil {
 			return nil, err
 		}
 		if len(wrapped[i]) == 0 {
@@ -116,11 +109,11 @@ func (s *Store) InsertSubjectKeys(ctx context.Context, refs []store.SubjectKeyRe
 // when nothing was deleted, so retrying a call that failed in it finishes
 // the job.
 func (s *Store) DeleteSubjectKeys(ctx context.Context, subject string, categories []uint16) (int, error) {
-	if err := checkSubject(subject); err != nil {
+	if err := store.CheckSubject(subject); err != nil {
 		return 0, err
 	}
 	for _, c := range categories {
-		if err := checkCategory(c); err != nil {
+		if err := store.CheckCategory(c); err != nil {
 			return 0, err
 		}
 	}
@@ -205,7 +198,7 @@ func (s *Store) ScanSubjectKeys(ctx context.Context, cursor string, limit int) (
 	next, err := in.scanPage(ctx, prefixSubjectKey, keysCursorTag, cursor, limit,
 		func(last []byte) bool {
 			r, err := store.DecodeSubjectKeyRef(last)
-			return err == nil && checkRef(r) == nil
+			return err == nil && store.CheckRef(r) == nil
 		},
 		func(key, _ []byte) error {
 			r, err := store.DecodeSubjectKeyRef(key[1:])

@@ -12,46 +12,6 @@ import (
 	"github.com/fieldvault/fieldvault/vault/store"
 )
 
-func checkToken(token string) error {
-	if token == "" || len(token) > store.MaxTokenLen {
-		return invalid("token of %d bytes", len(token))
-	}
-	return nil
-}
-
-func checkTokens(tokens []string) error {
-	for _, t := range tokens {
-		if err := checkToken(t); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func checkSubject(subject string) error {
-	if len(subject) > store.MaxSubjectLen {
-		return invalid("subject of %d bytes", len(subject))
-	}
-	return nil
-}
-
-func checkCategory(cat uint16) error {
-	if cat == 0 {
-		return invalid("category 0")
-	}
-	return nil
-}
-
-func checkRow(r *store.Token) error {
-	if err := checkToken(r.Token); err != nil {
-		return err
-	}
-	if err := checkSubject(r.Subject); err != nil {
-		return err
-	}
-	return checkCategory(r.Category)
-}
-
 // get returns the value of key, or nil if absent, and a closer to call when
 // done with it.
 func (in *instance) get(key []byte) ([]byte, io.Closer, error) {
@@ -102,7 +62,7 @@ func (in *instance) getToken(tokenKey []byte, t *store.Token) (ok bool, err erro
 func (s *Store) InsertTokens(ctx context.Context, rows []store.Token) ([]store.InsertResult, error) {
 	size := 0
 	for i := range rows {
-		if err := checkRow(&rows[i]); err != nil {
+		if err := store.CheckRow(&rows[i]); err != nil {
 			return nil, err
 		}
 		size += 1 + len(rows[i].Token) + 3 + len(rows[i].Fingerprint)
@@ -236,7 +196,7 @@ func batchSize(rows []store.Token) int {
 
 // GetTokens implements store.Tokens.
 func (s *Store) GetTokens(ctx context.Context, tokens []string) ([]*store.Token, error) {
-	if err := checkTokens(tokens); err != nil {
+	if err := store.CheckTokens(tokens); err != nil {
 		return nil, err
 	}
 	if err := s.enter(ctx); err != nil {
@@ -266,7 +226,7 @@ func (s *Store) GetTokens(ctx context.Context, tokens []string) ([]*store.Token,
 
 // LookupFingerprints implements store.Tokens.
 func (s *Store) LookupFingerprints(ctx context.Context, category uint16, fps [][]byte) ([]string, error) {
-	if err := checkCategory(category); err != nil {
+	if err := store.CheckCategory(category); err != nil {
 		return nil, err
 	}
 	if err := s.enter(ctx); err != nil {
@@ -306,7 +266,7 @@ func (s *Store) LookupFingerprints(ctx context.Context, category uint16, fps [][
 // token updated twice in one call sees its first update.
 func (s *Store) UpdateTokenKeys(ctx context.Context, updates []store.KeyUpdate) ([]error, error) {
 	for i := range updates {
-		if err := checkToken(updates[i].Token); err != nil {
+		if err := store.CheckToken(updates[i].Token); err != nil {
 			return nil, err
 		}
 	}
@@ -387,7 +347,7 @@ func tokenKeys[T any](xs []T, token func(*T) string) [][]byte {
 
 // DeleteTokens implements store.Tokens.
 func (s *Store) DeleteTokens(ctx context.Context, tokens []string) (int, error) {
-	if err := checkTokens(tokens); err != nil {
+	if err := store.CheckTokens(tokens); err != nil {
 		return 0, err
 	}
 	if err := s.enter(ctx); err != nil {
@@ -444,7 +404,7 @@ func (s *Store) DeleteTokens(ctx context.Context, tokens []string) (int, error) 
 
 // SubjectTokens implements store.Tokens.
 func (s *Store) SubjectTokens(ctx context.Context, subject string) ([]string, error) {
-	if err := checkSubject(subject); err != nil {
+	if err := store.CheckSubject(subject); err != nil {
 		return nil, err
 	}
 	if err := s.enter(ctx); err != nil {

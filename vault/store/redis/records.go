@@ -28,13 +28,6 @@ import (
 // that lands after the last writer's first add is either followed by that
 // writer's second add or sees the final index and repairs it.
 
-func checkID(what, s string) error {
-	if s == "" || len(s) > store.MaxIDLen {
-		return invalid("%s of %d bytes", what, len(s))
-	}
-	return nil
-}
-
 // GetRecord implements store.Records.
 func (s *Store) GetRecord(ctx context.Context, kind, id string) (*store.Record, error) {
 	recs, err := s.GetRecords(ctx, kind, []string{id})
@@ -49,11 +42,11 @@ func (s *Store) GetRecord(ctx context.Context, kind, id string) (*store.Record, 
 
 // GetRecords implements store.Records: one pipelined round trip per node.
 func (s *Store) GetRecords(ctx context.Context, kind string, ids []string) ([]*store.Record, error) {
-	if err := checkID("kind", kind); err != nil {
+	if err := store.CheckID("kind", kind); err != nil {
 		return nil, err
 	}
 	for _, id := range ids {
-		if err := checkID("id", id); err != nil {
+		if err := store.CheckID("id", id); err != nil {
 			return nil, err
 		}
 	}
@@ -115,10 +108,10 @@ func decodeRecord(kind, id string, v []any) (*store.Record, error) {
 
 // PutRecord implements store.Records.
 func (s *Store) PutRecord(ctx context.Context, rec store.Record, expectRev uint64) (uint64, error) {
-	if err := checkID("kind", rec.Kind); err != nil {
+	if err := store.CheckID("kind", rec.Kind); err != nil {
 		return 0, err
 	}
-	if err := checkID("id", rec.ID); err != nil {
+	if err := store.CheckID("id", rec.ID); err != nil {
 		return 0, err
 	}
 	if len(rec.Index) > store.MaxIDLen {
@@ -225,10 +218,10 @@ func (s *Store) execChecked(p *pipe) error {
 
 // DeleteRecord implements store.Records.
 func (s *Store) DeleteRecord(ctx context.Context, kind, id string) error {
-	if err := checkID("kind", kind); err != nil {
+	if err := store.CheckID("kind", kind); err != nil {
 		return err
 	}
-	if err := checkID("id", id); err != nil {
+	if err := store.CheckID("id", id); err != nil {
 		return err
 	}
 	if err := s.enter(ctx); err != nil {
@@ -261,7 +254,7 @@ func (s *Store) DeleteRecord(ctx context.Context, kind, id string) error {
 // ListRecords implements store.Records: it reads the kind's id set and
 // every listed record (O(records of the kind); admin paths only).
 func (s *Store) ListRecords(ctx context.Context, kind string) ([]*store.Record, error) {
-	if err := checkID("kind", kind); err != nil {
+	if err := store.CheckID("kind", kind); err != nil {
 		return nil, err
 	}
 	if err := s.enter(ctx); err != nil {
@@ -274,10 +267,10 @@ func (s *Store) ListRecords(ctx context.Context, kind string) ([]*store.Record, 
 // ListByIndex implements store.Records, like ListRecords on the index's
 // id set.
 func (s *Store) ListByIndex(ctx context.Context, kind, index string) ([]*store.Record, error) {
-	if err := checkID("kind", kind); err != nil {
+	if err := store.CheckID("kind", kind); err != nil {
 		return nil, err
 	}
-	if err := checkID("index", index); err != nil {
+	if err := store.CheckID("index", index); err != nil {
 		return nil, err
 	}
 	if err := s.enter(ctx); err != nil {

@@ -14,13 +14,6 @@ import (
 // subject, so that one subject's keys share a bucket: the field is
 // store.AppendSubjectKeyRef(ref) and the value the wrapped key.
 
-func checkRef(r store.SubjectKeyRef) error {
-	if err := checkSubject(r.Subject); err != nil {
-		return err
-	}
-	return checkCategory(r.Category)
-}
-
 func (s *Store) subjectKeysBucket(subject string) string {
 	return s.ks.bucketKey('k', s.ks.bucket(domainSubjectKey, subject))
 }
@@ -29,7 +22,7 @@ func (s *Store) subjectKeysBucket(subject string) string {
 // per node.
 func (s *Store) GetSubjectKeys(ctx context.Context, refs []store.SubjectKeyRef) ([][]byte, error) {
 	for _, r := range refs {
-		if err := checkRef(r); err != nil {
+		if err := store.CheckRef(r); err != nil {
 			return nil, err
 		}
 	}
@@ -71,7 +64,7 @@ func (s *Store) InsertSubjectKeys(ctx context.Context, refs []store.SubjectKeyRe
 		return nil, invalid("%d refs, %d keys", len(refs), len(wrapped))
 	}
 	for i, r := range refs {
-		if err := checkRef(r); err != nil {
+		if err := store.CheckRef(r); err != nil {
 			return nil, err
 		}
 		if len(wrapped[i]) == 0 {
@@ -128,11 +121,11 @@ func (s *Store) InsertSubjectKeys(ctx context.Context, refs []store.SubjectKeyRe
 // rewrite, in RDB snapshots and on replicas' disks: see "Subject keys" in
 // the package documentation.
 func (s *Store) DeleteSubjectKeys(ctx context.Context, subject string, categories []uint16) (int, error) {
-	if err := checkSubject(subject); err != nil {
+	if err := store.CheckSubject(subject); err != nil {
 		return 0, err
 	}
 	for _, c := range categories {
-		if err := checkCategory(c); err != nil {
+		if err := store.CheckCategory(c); err != nil {
 			return 0, err
 		}
 	}

@@ -15,46 +15,6 @@ import (
 	"github.com/fieldvault/fieldvault/vault/store"
 )
 
-func checkToken(token string) error {
-	if token == "" || len(token) > store.MaxTokenLen {
-		return invalid("token of %d bytes", len(token))
-	}
-	return nil
-}
-
-func checkTokens(tokens []string) error {
-	for _, t := range tokens {
-		if err := checkToken(t); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func checkSubject(subject string) error {
-	if len(subject) > store.MaxSubjectLen {
-		return invalid("subject of %d bytes", len(subject))
-	}
-	return nil
-}
-
-func checkCategory(cat uint16) error {
-	if cat == 0 {
-		return invalid("category 0")
-	}
-	return nil
-}
-
-func checkRow(r *store.Token) error {
-	if err := checkToken(r.Token); err != nil {
-		return err
-	}
-	if err := checkSubject(r.Subject); err != nil {
-		return err
-	}
-	return checkCategory(r.Category)
-}
-
 // arena hands out strings backed by one preallocated buffer. Strings it
 // returns stay valid as long as the arena is reachable; the buffer is
 // never reallocated (take panics if the estimate was short, a bug).
@@ -156,7 +116,7 @@ func (s *Store) InsertTokens(ctx context.Context, rows []store.Token) ([]store.I
 	size := 0
 	for i := range rows {
 		r := &rows[i]
-		if err := checkRow(r); err != nil {
+		if err := store.CheckRow(r); err != nil {
 			return nil, err
 		}
 		size += 3*s.ks.bucketKeyLen() + 1 + len(r.Token) + store.EncodedTokenSize(r)
@@ -172,67 +132,60 @@ func (s *Store) InsertTokens(ctx context.Context, rows []store.Token) ([]store.I
 	if len(rows) == 0 {
 		return results, nil
 	}
-	// Rounds of distinct tokens: a repeated token is tried only after the
-	// rows before it, and only if none of them stored it.
-	first := rows
-	var later []int
-	if len(rows) > 1 {
-		seen := make(map[string]struct{}, len(rows))
-		var firstIdx []int
-		for i := range rows {
-			if _, dup := seen[rows[i].Token]; dup {
-				later = append(later, i)
+	if len(rows) == 1 {
+		return s.insertRound(ctx, rows, size)
+	}
+	// Rows are decided as if one after the other. A round holds rows with
+	// distinct tokens, so a repeated token waits for a later round; so does
+	// every later row that shares a token or a fingerprint with a waiting
+	// row, so that no row overtakes an earlier one it competes with.
+	// Within a round, insertRound keeps the call's order.
+	stored := make(map[string]bool)
+	pending := make([]int, len(rows))
+	for i := range pending {
+		pending[i] = i
+	}
+	for len(pending) > 0 {
+		var round, next []int
+		inRound := make(map[string]bool)
+		blockedTok := make(map[string]bool)
+		blockedFP := make(map[string]bool)
+		for _, i := range pending {
+			r := &rows[i]
+			fp := ""
+			if len(r.Fingerprint) > 0 {
+				fp = strconv.Itoa(int(r.Category)) + ":" + string(r.Fingerprint)
+			}
+			if stored[r.Token] {
+				results[i].Err = store.ErrTokenExists
 				continue
 			}
-			seen[rows[i].Token] = struct{}{}
-			firstIdx = append(firstIdx, i)
+			if inRound[r.Token] || blockedTok[r.Token] || (fp != "" && blockedFP[fp]) {
+				next = append(next, i)
+				blockedTok[r.Token] = true
+				if fp != "" {
+					blockedFP[fp] = true
+				}
+				continue
+			}
+			inRound[r.Token] = true
+			round = append(round, i)
 		}
-		if len(later) > 0 {
-			first = pick(rows, firstIdx)
-			res, err := s.insertRound(ctx, first, size)
+		if len(round) > 0 {
+			res, err := s.insertRound(ctx, pick(rows, round), size)
 			if err != nil {
 				return nil, err
 			}
-			stored := make(map[string]bool)
-			for j, i := range firstIdx {
+			for j, i := range round {
 				results[i] = res[j]
 				if res[j].Err == nil {
 					stored[rows[i].Token] = true
 				}
 			}
-			for len(later) > 0 {
-				var round, next []int
-				seen := make(map[string]struct{})
-				for _, i := range later {
-					if stored[rows[i].Token] {
-						results[i].Err = store.ErrTokenExists
-						continue
-					}
-					if _, dup := seen[rows[i].Token]; dup {
-						next = append(next, i)
-						continue
-					}
-					seen[rows[i].Token] = struct{}{}
-					round = append(round, i)
-				}
-				if len(round) > 0 {
-					res, err := s.insertRound(ctx, pick(rows, round), size)
-					if err != nil {
-						return nil, err
-					}
-					for j, i := range round {
-						results[i] = res[j]
-						if res[j].Err == nil {
-							stored[rows[i].Token] = true
-						}
-					}
-				}
-				later = next
-			}
-			return results, nil
 		}
+		pending = next
 	}
-	return s.insertRound(ctx, rows, size)
+	return results, nil
 }
 
 func pick(rows []store.Token, idx []int) []store.Token {
@@ -352,6 +305,16 @@ func (s *Store) bindFingerprints(ctx context.Context, rows []store.Token, st []i
 	}
 	var todo []bind
 	var firsts map[string]int
+	// Tokens whose rows this call created: before the call they had no
+	// row, so a binding found pointing at one of them is stale even though
+	// the row exists now (the row is a later row of this very call, which
+	// must lose to the earlier one).
+	createdHere := make(map[string]bool, len(st))
+	for i := range st {
+		if st[i].stored {
+			createdHere[rows[i].Token] = true
+		}
+	}
 	for i := range st {
 		x := &st[i]
 		x.fpFirst = -1
@@ -431,6 +394,8 @@ func (s *Store) bindFingerprints(ctx context.Context, rows []store.Token, st []i
 					return replyErr(err)
 				case v == tok:
 					continue // ours: a retried HSETNX whose reply was lost
+				case createdHere[v]:
+					b.step, b.stale = 3, v // stale before this call
 				default:
 					b.step, b.cur = 2, v
 				}
@@ -444,6 +409,8 @@ func (s *Store) bindFingerprints(ctx context.Context, rows []store.Token, st []i
 					continue // replaced the stale binding
 				case cur == "":
 					b.step = 0
+				case createdHere[cur]:
+					b.step, b.stale = 3, cur
 				default:
 					b.step, b.cur = 2, cur
 				}
@@ -470,7 +437,7 @@ func (s *Store) bindFingerprints(ctx context.Context, rows []store.Token, st []i
 
 // GetTokens implements store.Tokens: one pipelined round trip per node.
 func (s *Store) GetTokens(ctx context.Context, tokens []string) ([]*store.Token, error) {
-	if err := checkTokens(tokens); err != nil {
+	if err := store.CheckTokens(tokens); err != nil {
 		return nil, err
 	}
 	if err := s.enter(ctx); err != nil {
@@ -525,7 +492,7 @@ func stringBytes(s string) []byte {
 // node. A binding is returned as stored; the vault treats a bound token
 // without a row as unbound, and InsertTokens then replaces the binding.
 func (s *Store) LookupFingerprints(ctx context.Context, category uint16, fps [][]byte) ([]string, error) {
-	if err := checkCategory(category); err != nil {
+	if err := store.CheckCategory(category); err != nil {
 		return nil, err
 	}
 	if err := s.enter(ctx); err != nil {
@@ -575,7 +542,7 @@ const maxCASRounds = 16
 // whole row) with the counter changes. Updates of one token apply in order.
 func (s *Store) UpdateTokenKeys(ctx context.Context, updates []store.KeyUpdate) ([]error, error) {
 	for i := range updates {
-		if err := checkToken(updates[i].Token); err != nil {
+		if err := store.CheckToken(updates[i].Token); err != nil {
 			return nil, err
 		}
 	}
@@ -716,7 +683,7 @@ func (s *Store) updateRound(ctx context.Context, updates []store.KeyUpdate, idx 
 // deleted rows' fingerprint bindings (only where they still name the
 // token), subject-index entries and counts.
 func (s *Store) DeleteTokens(ctx context.Context, tokens []string) (int, error) {
-	if err := checkTokens(tokens); err != nil {
+	if err := store.CheckTokens(tokens); err != nil {
 		return 0, err
 	}
 	if err := s.enter(ctx); err != nil {
@@ -847,7 +814,7 @@ func (s *Store) DeleteTokens(ctx context.Context, tokens []string) (int, error) 
 // subject whose hash collides), so each listed row is read and kept only
 // if it exists and is this subject's.
 func (s *Store) SubjectTokens(ctx context.Context, subject string) ([]string, error) {
-	if err := checkSubject(subject); err != nil {
+	if err := store.CheckSubject(subject); err != nil {
 		return nil, err
 	}
 	if err := s.enter(ctx); err != nil {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -44,6 +46,11 @@ func pick[T any](r *rand.Rand, pool []T) T { return pool[r.IntN(len(pool))] }
 
 func testModel(t *testing.T, s store.Store) {
 	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("FIELDVAULT_STORETEST_SEED"); v != "" {
+		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+			seed = n
+		}
+	}
 	r := rand.New(rand.NewPCG(seed, seed>>7))
 	t.Logf("seed %d", seed)
 	m := &model{
@@ -106,6 +113,13 @@ func (m *model) insertTokens(t *testing.T, s store.Store, r *rand.Rand) {
 	if err != nil {
 		t.Fatalf("InsertTokens: %v", err)
 	}
+	defer func() {
+		if t.Failed() {
+			for i := range rows {
+				t.Logf("call row %d: %s -> %+v", i, fmtToken(&rows[i]), res[i])
+			}
+		}
+	}()
 	for i, row := range rows {
 		_, exists := m.tokens[row.Token]
 		bound, isBound := "", false
