@@ -341,22 +341,27 @@ func (v *Vault) lookupGround(ctx context.Context, isConsent bool, ref string) (*
 	if ref == "" || !validRecordID(ref) {
 		return nil, nil, nil
 	}
+	kind := kindEvidence
 	if isConsent {
-		c, _, err := v.getConsent(ctx, ref)
+		kind = kindConsent
+	}
+	rec, err := v.store.GetRecord(ctx, kind, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, storeErr(err)
+	}
+	if isConsent {
+		c, err := v.consents.decode(ref, rec.Value)
 		if err != nil {
-			if e, ok := err.(*Error); ok && e.Kind == KindNotFound {
-				return nil, nil, nil
-			}
-			return nil, nil, err
+			return nil, nil, wrapErr(KindInternal, CodeInternal, "internal error", err)
 		}
 		return c, nil, nil
 	}
-	e, _, err := v.getEvidence(ctx, ref)
+	e, err := v.evidence.decode(ref, rec.Value)
 	if err != nil {
-		if ee, ok := err.(*Error); ok && ee.Kind == KindNotFound {
-			return nil, nil, nil
-		}
-		return nil, nil, err
+		return nil, nil, wrapErr(KindInternal, CodeInternal, "internal error", err)
 	}
 	return nil, e, nil
 }
@@ -474,14 +479,14 @@ func (v *Vault) detokenizeResult(decisionID string, req *DetokenizeRequest, pos 
 // never tokens, values or subject ids.
 func (v *Vault) decisionRecord(id string, now time.Time, p *Principal, req *DetokenizeRequest,
 	preq *policy.Request, ev *groundRecords, items []detItem) *audit.Record {
-	pol := v.Policy()
+	eng := v.engine.Load() // its version and hash are computed once
 	rec := &audit.Record{
 		Type:          audit.TypeDecision,
 		Time:          now.UTC(),
 		TimeICT:       now.In(ict).Format(time.RFC3339),
 		DecisionID:    id,
-		PolicyVersion: pol.Version,
-		PolicySHA256:  pol.SHA256(),
+		PolicyVersion: eng.Version(),
+		PolicySHA256:  eng.SHA256(),
 		Principal:     p.Name,
 		Roles:         p.Roles,
 		Purpose:       req.Purpose,
@@ -513,6 +518,15 @@ func (v *Vault) decisionRecord(id string, now time.Time, p *Principal, req *Deto
 		rec.TransferBasis = tb
 	}
 	rec.Evidence = v.snapshot(ev)
+	refs := make(map[string]audit.Ref, 4) // a subject's Ref, once per decision
+	subjectRef := func(id string) audit.Ref {
+		r, ok := refs[id]
+		if !ok {
+			r = v.audit.Ref(id)
+			refs[id] = r
+		}
+		return r
+	}
 	allow, masked := 0, 0
 	reasons := map[string]bool{}
 	alerts := map[string]bool{}
@@ -520,7 +534,7 @@ func (v *Vault) decisionRecord(id string, now time.Time, p *Principal, req *Deto
 		it := &items[i]
 		ai := audit.Item{Token: v.audit.Ref(it.token), Decision: it.out.Decision, Reason: it.out.Code}
 		if it.row != nil {
-			ai.Subject = v.audit.Ref(it.row.Subject)
+			ai.Subject = subjectRef(it.row.Subject)
 		}
 		if it.tomb != nil {
 			ai.Subject = it.tomb.SubjectRef
@@ -618,40 +632,40 @@ func groundLabel(g string) string {
 	return "other"
 }
 
-// subjectCache keeps decoded subject records next to the bytes they were
-// decoded from. The record is still read from the store on every decision
-// (so a state change is seen at once); only the JSON decoding is skipped
-// when the stored bytes are unchanged. Cached subjects are shared and must
-// not be modified.
-type subjectCache struct {
+// decodeCache keeps decoded records next to the bytes they were decoded
+// from. The record is still read from the store on every decision (so a
+// change, such as a withdrawal or a suspension, is seen at once); only the
+// JSON decoding is skipped when the stored bytes are unchanged. Cached
+// values are shared and must not be modified.
+type decodeCache[T any] struct {
 	mu sync.RWMutex
-	m  map[string]*cachedSubject
+	m  map[string]*cachedRecord[T]
 }
 
-type cachedSubject struct {
+type cachedRecord[T any] struct {
 	raw []byte
-	s   *subject.Subject
+	v   *T
 }
 
-const subjectCacheSize = 100000
+const decodeCacheSize = 100000
 
-func (c *subjectCache) decode(id string, raw []byte) (*subject.Subject, error) {
+func (c *decodeCache[T]) decode(id string, raw []byte) (*T, error) {
 	c.mu.RLock()
 	e := c.m[id]
 	c.mu.RUnlock()
 	if e != nil && bytes.Equal(e.raw, raw) {
-		return e.s, nil
+		return e.v, nil
 	}
-	s := new(subject.Subject)
-	if err := json.Unmarshal(raw, s); err != nil {
+	v := new(T)
+	if err := json.Unmarshal(raw, v); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
 	if c.m == nil {
-		c.m = make(map[string]*cachedSubject)
+		c.m = make(map[string]*cachedRecord[T])
 	}
-	if len(c.m) >= subjectCacheSize {
-		n := subjectCacheSize / 8
+	if len(c.m) >= decodeCacheSize {
+		n := decodeCacheSize / 8
 		for k := range c.m {
 			delete(c.m, k)
 			if n--; n <= 0 {
@@ -659,7 +673,7 @@ func (c *subjectCache) decode(id string, raw []byte) (*subject.Subject, error) {
 			}
 		}
 	}
-	c.m[id] = &cachedSubject{raw: bytes.Clone(raw), s: s}
+	c.m[id] = &cachedRecord[T]{raw: bytes.Clone(raw), v: v}
 	c.mu.Unlock()
-	return s, nil
+	return v, nil
 }

@@ -31,8 +31,10 @@ import (
 	"github.com/fieldvault/fieldvault/keys"
 	"github.com/fieldvault/fieldvault/keys/kek"
 	"github.com/fieldvault/fieldvault/vault/audit"
+	"github.com/fieldvault/fieldvault/vault/consent"
 	"github.com/fieldvault/fieldvault/vault/policy"
 	"github.com/fieldvault/fieldvault/vault/store"
+	"github.com/fieldvault/fieldvault/vault/subject"
 )
 
 // AuditLog is what the vault needs from the audit log.
@@ -106,7 +108,9 @@ type Vault struct {
 
 	apikeyCache sync.Map // sha256 hex -> *cachedPrincipal
 
-	subjects subjectCache
+	subjects decodeCache[subject.Subject]
+	consents decodeCache[consent.Consent]
+	evidence decodeCache[policy.Evidence]
 
 	kek            kek.KEK
 	kekName        string
