@@ -38,6 +38,7 @@ type serveConfig struct {
 	DevRootToken  string `json:"dev-root-token"`
 	Metrics       bool   `json:"metrics"`
 	PebbleCacheMB int    `json:"pebble-cache-mb"`
+	DebugListen   string `json:"debug-listen"`
 
 	// Roles adds or replaces roles (config file only).
 	Roles vault.Roles `json:"roles,omitempty"`
@@ -98,6 +99,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) *string {
 	fs.StringVar(&c.DevRootToken, "dev-root-token", c.DevRootToken, "with --dev: use this admin API key (FIELDVAULT_DEV_ROOT_TOKEN)")
 	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, "serve Prometheus metrics at /metrics (FIELDVAULT_METRICS)")
 	fs.IntVar(&c.PebbleCacheMB, "pebble-cache-mb", c.PebbleCacheMB, "Pebble block cache size in MiB (FIELDVAULT_PEBBLE_CACHE_MB)")
+	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "serve Go pprof profiles on this loopback address (off by default) (FIELDVAULT_DEBUG_LISTEN)")
 	return fs.String("config", os.Getenv("FIELDVAULT_CONFIG"), "config file (JSON, keys are flag names) (FIELDVAULT_CONFIG)")
 }
 

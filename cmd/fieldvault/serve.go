@@ -71,7 +71,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return usageError{err.Error()}
 	}
-	log, err := newLogger(stderr, cfg.LogLevel)
+	logOut := newLogWriter(stderr)
+	defer logOut.Close()
+	log, err := newLogger(logOut, cfg.LogLevel)
 	if err != nil {
 		return err
 	}
@@ -205,6 +207,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "    export FIELDVAULT_ADDR=%s\n    export FIELDVAULT_TOKEN=%s\n\n", addr, key)
 	} else {
 		fmt.Fprintf(stdout, "fieldvault listening on %s\n", addr)
+	}
+
+	if cfg.DebugListen != "" {
+		if !isLoopback(cfg.DebugListen) {
+			return usagef("--debug-listen must be a loopback address")
+		}
+		dbg := &http.Server{Addr: cfg.DebugListen, Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = dbg.ListenAndServe() }()
+		cleanup.add(dbg.Close)
+		log.Info("pprof listening", "addr", cfg.DebugListen)
 	}
 
 	refresh, _ := time.ParseDuration(cfg.KeyRefresh)

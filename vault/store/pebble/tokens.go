@@ -581,6 +581,9 @@ func (in *instance) multiGet(keys [][]byte, fn func(i int, value []byte) error) 
 			order = append(order, int32(i))
 		}
 	}
+	if len(order) == 0 {
+		return nil
+	}
 	slices.SortFunc(order, func(a, b int32) int { return bytes.Compare(keys[a], keys[b]) })
 	it, err := in.db.NewIter(nil)
 	if err != nil {
