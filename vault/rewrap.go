@@ -52,8 +52,9 @@ type Job struct {
 // that another replica (or this one after a restart) takes it over.
 const jobLease = 30 * time.Second
 
-// rewrapBatch is the number of rows scanned per step.
-const rewrapBatch = 1000
+// rewrapBatch is the number of rows scanned per step (and per progress
+// save).
+const rewrapBatch = 4000
 
 // RewrapRequest starts a rewrap.
 type RewrapRequest struct {

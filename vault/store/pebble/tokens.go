@@ -293,18 +293,27 @@ func (s *Store) UpdateTokenKeys(ctx context.Context, updates []store.KeyUpdate) 
 	var val []byte
 	in.locks.lock(&ls)
 	unlock := func() { in.locks.unlock(&ls) }
+	// Read every row once, in key order, under the locks.
+	current := make([]*store.Token, len(updates))
+	err := in.multiGet(keys, func(i int, v []byte) error {
+		row := new(store.Token)
+		if err := store.DecodeToken(v, row); err != nil {
+			return corrupt("token row", err)
+		}
+		current[i] = row
+		return nil
+	})
+	if err != nil {
+		unlock()
+		_ = b.Close()
+		return nil, err
+	}
 	for i := range updates {
 		u := &updates[i]
 		row := updated[u.Token]
 		if row == nil {
-			row = new(store.Token)
-			ok, err := in.getToken(keys[i], row)
-			if err != nil {
-				unlock()
-				_ = b.Close()
-				return nil, err
-			}
-			if !ok {
+			row = current[i]
+			if row == nil {
 				errs[i] = store.ErrNotFound
 				continue
 			}
