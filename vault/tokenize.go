@@ -153,12 +153,12 @@ func (v *Vault) Tokenize(ctx context.Context, p *Principal, req *TokenizeRequest
 				v.log.Error("rolling back a failed tokenize batch", "error", err)
 			}
 			e := &Error{Kind: KindConflict, Code: CodeConflict,
-				Message: fmt.Sprintf("%d of %d items conflicted with concurrent writes; nothing new was stored", late, n), Items: items}
+				Message: fmt.Sprintf("%d of %d items conflicted with concurrent writes; no token was returned and this batch's random tokens were removed", late, n), Items: items}
 			for _, it := range items {
 				if it != nil && it.Code != CodeConflict && it.Code != CodeDeterministicSubjectConflict &&
 					it.Code != CodeTokenSpaceExhausted {
 					e.Kind, e.Code = KindInvalid, CodeInvalidItems
-					e.Message = fmt.Sprintf("%d of %d items are invalid; nothing new was stored", late, n)
+					e.Message = fmt.Sprintf("%d of %d items are invalid; no token was returned and this batch's random tokens were removed", late, n)
 					break
 				}
 			}
