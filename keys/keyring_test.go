@@ -429,3 +429,46 @@ func BenchmarkFingerprint(b *testing.B) {
 		}
 	}
 }
+
+// FuzzOpenSealed opens arbitrary bytes as a sealed value: never a panic,
+// never a plaintext, and SealedVersion agrees with what Open accepts.
+func FuzzOpenSealed(f *testing.F) {
+	dir := f.TempDir()
+	st, err := pebble.Open(filepath.Join(dir, "store"), pebble.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { st.Close() })
+	k, _, err := kek.LoadOrCreateLocal(filepath.Join(dir, "kek.key"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	r, _ := keys.New(keys.Config{KEK: k, Storage: vault.KeyStorage(st)})
+	c, _ := tokenizer.Lookup("contact.phone")
+	ds, err := r.DEKs(context.Background(), []keys.DEKRef{{Subject: "u1", Category: c.ID, Version: 1}}, true)
+	if err != nil {
+		f.Fatal(err)
+	}
+	d := ds[0]
+	good := d.Seal(nil, "tok", []byte("+66812345678"))
+	f.Add(good)
+	f.Add(good[:len(good)-1])
+	f.Add([]byte{1})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := d.Open(nil, "tok", b)
+		if bytes.Equal(b, good) {
+			if err != nil || string(out) != "+66812345678" {
+				t.Fatalf("the genuine value does not open: %v", err)
+			}
+			return
+		}
+		if err == nil {
+			t.Fatalf("forged value opened to %q", out)
+		}
+		if !errors.Is(err, keys.ErrDecrypt) || out != nil {
+			t.Fatalf("Open = %q, %v; want nil, ErrDecrypt", out, err)
+		}
+		_, _ = keys.SealedVersion(b)
+	})
+}

@@ -248,3 +248,82 @@ func FuzzDetokenizeRequest(f *testing.F) {
 		}
 	})
 }
+
+// fuzzEndpoints are the other request decoders: every JSON body the API
+// takes besides tokenize and detokenize.
+var fuzzEndpoints = []struct{ method, path string }{
+	{"POST", "/v1/consents"},
+	{"PUT", "/v1/subjects/fuzz-s1"},
+	{"POST", "/v1/evidence"},
+	{"POST", "/v1/subjects/fuzz-s1/suspend"},
+	{"POST", "/v1/subjects/fuzz-s1/proof"},
+	{"POST", "/v1/subjects/fuzz-s1/restrict"},
+	{"POST", "/v1/subjects/fuzz-s1/objection"},
+	{"POST", "/v1/subjects/fuzz-s1/legal-holds"},
+	{"POST", "/v1/subjects/fuzz-s1/retention"},
+	{"POST", "/v1/subjects/fuzz-s1/erase"},
+	{"POST", "/v1/consents/$CONSENT/withdraw"},
+	{"POST", "/v1/keys/identity.name/config"},
+	{"POST", "/v1/keys/rewrap"},
+	{"POST", "/v1/auth/keys"},
+}
+
+// FuzzOtherRequests posts arbitrary bodies to every other endpoint that
+// decodes JSON (the first byte picks the endpoint): never a 5xx, and every
+// non-2xx answer is the error envelope with an UPPER_SNAKE code.
+func FuzzOtherRequests(f *testing.F) {
+	api := newFuzzAPI(f)
+	seeds := []string{
+		`{"subject":"fuzz-s1","granted_by":[{"party":"subject","id":"fuzz-s1","verified":true}],"categories":["contact.phone"],"purposes":["marketing"],"notice_version":"v1","collection_method":"in_app"}`,
+		`{"type":"data_subject","birth_date":"2001-02-03"}`,
+		`{"kind":"incident","subjects":["fuzz-s1"],"attributes":{"subject_incapable_of_consent":"true"}}`,
+		`{"detected_at":"2025-01-01T00:00:00Z","reason":"mismatch"}`,
+		`{"received_at":"2025-01-02T00:00:00Z"}`,
+		`{"reason":"accuracy","categories":["health"]}`,
+		`{"purpose":"marketing"}`,
+		`{"categories":["contact.phone"],"ref":"e_x","until":"2030-01-01T00:00:00Z"}`,
+		`{"category":"criminal_record","from":"2025-01-01T00:00:00Z"}`,
+		`{"trigger":"s33_request","categories":["contact.phone"]}`,
+		`{"channel":"email"}`,
+		`{"auto_rotate_period":"720h"}`,
+		`{"category":"identity.name","rate":10}`,
+		`{"principal":"fuzz-p","roles":["auditor"]}`,
+	}
+	for i, s := range seeds {
+		f.Add(append([]byte{byte(i)}, s...))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) == 0 {
+			return
+		}
+		ep := fuzzEndpoints[int(in[0])%len(fuzzEndpoints)]
+		body := bytes.ReplaceAll(in[1:], []byte("$CONSENT"), []byte(api.consent))
+		path := strings.ReplaceAll(ep.path, "$CONSENT", api.consent)
+		rr := api.post(ep.method, path, body)
+		if rr.Code >= 500 {
+			t.Fatalf("%s %s: status %d for %q: %s\nlogs:\n%s", ep.method, path, rr.Code, body, rr.Body, lastLines(api.logs.String(), 5))
+		}
+		if ct := rr.Header().Get("Content-Type"); ct != "application/json" {
+			t.Fatalf("%s %s: Content-Type %q", ep.method, path, ct)
+		}
+		if rr.Code/100 == 2 {
+			if !json.Valid(rr.Body.Bytes()) {
+				t.Fatalf("%s %s: 2xx body is not JSON: %s", ep.method, path, rr.Body)
+			}
+			return
+		}
+		var env struct {
+			Error *struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(rr.Body.Bytes(), &env); err != nil || env.Error == nil ||
+			!upperSnake.MatchString(env.Error.Code) || env.Error.Message == "" {
+			t.Fatalf("%s %s: status %d without a proper error envelope: %s", ep.method, path, rr.Code, rr.Body)
+		}
+		if strings.Contains(api.logs.String(), "panic") {
+			t.Fatalf("a panic was logged:\n%s", lastLines(api.logs.String(), 5))
+		}
+	})
+}
