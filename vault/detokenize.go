@@ -598,7 +598,7 @@ func (v *Vault) snapshot(ev *groundRecords) *audit.Snapshot {
 			Ref:           v.audit.Ref(c.ID),
 			Status:        consent.Status(c, v.now()),
 			NoticeVersion: c.NoticeVersion,
-			RecordSHA256:  consent.Hash(c),
+			RecordSHA256:  v.consentHashes.get(c.ID, c),
 			Expires:       c.ExpiresAt,
 		}
 	case ev.evidence != nil:
@@ -676,4 +676,34 @@ func (c *decodeCache[T]) decode(id string, raw []byte) (*T, error) {
 	c.m[id] = &cachedRecord[T]{raw: bytes.Clone(raw), v: v}
 	c.mu.Unlock()
 	return v, nil
+}
+
+// hashCache memoises consent.Hash per decoded consent: the decode cache
+// hands out the same *Consent while its stored bytes are unchanged, so the
+// pointer identifies the version hashed.
+type hashCache struct {
+	mu sync.Mutex
+	m  map[string]hashEntry
+}
+
+type hashEntry struct {
+	c    *consent.Consent
+	hash string
+}
+
+func (h *hashCache) get(id string, c *consent.Consent) string {
+	h.mu.Lock()
+	e, ok := h.m[id]
+	h.mu.Unlock()
+	if ok && e.c == c {
+		return e.hash
+	}
+	sum := consent.Hash(c)
+	h.mu.Lock()
+	if h.m == nil || len(h.m) >= decodeCacheSize {
+		h.m = make(map[string]hashEntry)
+	}
+	h.m[id] = hashEntry{c: c, hash: sum}
+	h.mu.Unlock()
+	return sum
 }

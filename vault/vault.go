@@ -110,7 +110,9 @@ type Vault struct {
 
 	subjects decodeCache[subject.Subject]
 	consents decodeCache[consent.Consent]
-	evidence decodeCache[policy.Evidence]
+	// consentHashes memoises the consent hash of audit snapshots.
+	consentHashes hashCache
+	evidence      decodeCache[policy.Evidence]
 
 	kek            kek.KEK
 	kekName        string
