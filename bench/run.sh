@@ -170,9 +170,9 @@ cat <<EOF
 # fieldvault bench results
 
 Regenerate with \`bench/run.sh\` (about 45 minutes). Every figure below was measured by that script on
-$(date -u '+%Y-%m-%d %H:%M UTC'), **on a machine shared with other engineers' builds and tests**: read each
-figure together with the load average printed beside it. On a 2-core machine a load above 2 means the bench,
-the server and other work were competing for the CPUs, so these are lower bounds of what the code can do.
+$(date -u '+%Y-%m-%d %H:%M UTC'), with the load generator, the server and (for the Redis runs) redis-server on the same 2 cores: read each
+figure together with the load average printed beside it. A load above 2 means they were competing for
+the CPUs, so these are lower bounds of what the code can do on a machine of its own.
 
 ## Machine
 
