@@ -223,11 +223,18 @@ func (v *Vault) rewrapLoop(ctx context.Context, j *Job, rev uint64) {
 	started := time.Now()
 	movedAtStart := j.Moved
 	ko, _ := v.obs.(KeyObserver)
+	batch := rewrapBatch
+	if j.Rate > 0 {
+		// A rate-limited job moves about a quarter of a second's worth per
+		// step, so the limit holds over short windows too and a bounded
+		// amount of work is in flight.
+		batch = max(1, min(rewrapBatch, j.Rate/4))
+	}
 	for {
 		if ctx.Err() != nil {
 			return
 		}
-		rows, next, err := v.store.ScanTokens(ctx, j.Cursor, rewrapBatch)
+		rows, next, err := v.store.ScanTokens(ctx, j.Cursor, batch)
 		if err == nil {
 			var moved, skipped int64
 			moved, skipped, err = v.rewrapRows(ctx, cat, rows)

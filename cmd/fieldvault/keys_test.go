@@ -71,7 +71,7 @@ func TestRewrapSurvivesSIGKILL(t *testing.T) {
 	if _, err := root.KeyVersionAction(ctx, "identity.name", 1, "destroy"); !client.IsCode(err, vault.CodeKeyVersionInUse) {
 		t.Fatalf("destroying a version in use: %v, want %s", err, vault.CodeKeyVersionInUse)
 	}
-	job, err := root.Rewrap(ctx, &vault.RewrapRequest{Category: "identity.name", Rate: 1500})
+	job, err := root.Rewrap(ctx, &vault.RewrapRequest{Category: "identity.name", Rate: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
