@@ -272,6 +272,11 @@ func Run(ctx context.Context, cfg RunConfig, op Op) (*Result, error) {
 		}()
 	}
 	wg.Wait()
+	if !time.Now().Before(measureStart) {
+		// The start readings are due (their timer has fired or is about
+		// to): take them before the end readings, never after.
+		<-cpuStarted
+	}
 	var cpu1 [2]time.Duration
 	for i, m := range meters {
 		if m != nil {
