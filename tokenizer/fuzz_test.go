@@ -162,7 +162,8 @@ func FuzzNewToken(f *testing.F) {
 	}
 	f.Add("4111111111111111", bytes.Repeat([]byte{0xff}, 200), uint8(0))
 	f.Fuzz(func(t *testing.T, value string, random []byte, opts uint8) {
-		opt := Options{LuhnValid: opts&1 != 0, KeepLast4: opts&2 != 0, KeepDomain: opts&4 != 0}
+		// Bits 0-2 pick the flags; bits 3-6 a Widen of -1..14.
+		opt := Options{LuhnValid: opts&1 != 0, KeepLast4: opts&2 != 0, KeepDomain: opts&4 != 0, Widen: int(opts>>3&15) - 1}
 		for _, c := range All() {
 			v, err := c.Normalize(value)
 			if err != nil {
@@ -170,7 +171,7 @@ func FuzzNewToken(f *testing.F) {
 			}
 			tok, err := c.NewToken(fuzzReader(random), v, opt)
 			applies := (!opt.LuhnValid || c.Format == FormatCard) && (!opt.KeepLast4 || c.Format == FormatThaiNationalID) &&
-				(!opt.KeepDomain || c.Format == FormatEmail)
+				(!opt.KeepDomain || c.Format == FormatEmail) && (opt.Widen == 0 || c.Format == FormatPhone && opt.Widen > 0)
 			switch {
 			case !applies:
 				if !errors.Is(err, ErrUnsupportedOption) {
@@ -202,7 +203,9 @@ func checkToken(t *testing.T, c *Category, v, tok string, opt Options) {
 		ok = f == FormatOpaque && strings.HasPrefix(tok, "tok_"+c.Prefix+"_")
 	case FormatPhone:
 		cc := callingCodeLen(v[1:])
-		ok = f == FormatPhone && last4() && tok[:1+cc] == v[:1+cc] && tok[1+cc] == '0'
+		wantLen := max(len(v), min(len(v)+opt.Widen, 1+15))
+		ok = f == FormatPhone && len(tok) == wantLen && tok[len(tok)-4:] == v[len(v)-4:] &&
+			tok[:1+cc] == v[:1+cc] && tok[1+cc] == '0'
 	case FormatEmail:
 		suffix := "@tok.invalid"
 		if opt.KeepDomain {

@@ -28,6 +28,15 @@ type Options struct {
 	// KeepDomain keeps the email domain: <16 base32>@<domain>.invalid.
 	// FormatEmail only.
 	KeepDomain bool
+	// Widen adds up to Widen random digits to a phone token beyond the
+	// value's own length, as far as E.164's 15 digits allow. A phone token
+	// keeps the country code and the last 4 digits, so the numbers of one
+	// country that share their last 4 compete for few same-length tokens
+	// (10^4 for a Thai mobile, 10 for an 8-digit number); the vault widens
+	// after repeated collisions so that a crowded group still gets tokens,
+	// each wider digit multiplying the space by ten. FormatPhone only;
+	// negative values are refused.
+	Widen int
 }
 
 const (
@@ -57,8 +66,9 @@ const (
 //
 //   - opaque: tok_<prefix>_<22 base62>; the value is not used.
 //   - phone: "+", the value's country code, "0", random digits, the value's
-//     last 4 digits; as many digits as the value. Values too short to leave
-//     one random digit are rejected.
+//     last 4 digits; as many digits as the value, or up to [Options.Widen]
+//     more (15 at most). Values too short to leave one random digit are
+//     rejected.
 //   - email: <16 base32>@tok.invalid, or <16 base32>@<domain>.invalid with
 //     [Options.KeepDomain] (the token must fit in [MaxTokenLen]).
 //   - card: as many digits as the value, the last 4 kept, the others
@@ -85,7 +95,7 @@ func (c *Category) NewToken(r io.Reader, normalized string, opt Options) (string
 	case FormatOpaque:
 		return c.opaqueToken(r)
 	case FormatPhone:
-		return c.phoneToken(r, normalized)
+		return c.phoneToken(r, normalized, opt.Widen)
 	case FormatEmail:
 		return c.emailToken(r, normalized, opt.KeepDomain)
 	case FormatCard:
@@ -107,6 +117,10 @@ func (c *Category) checkOptions(opt Options) error {
 		bad = "KeepLast4"
 	case opt.KeepDomain && c.Format != FormatEmail:
 		bad = "KeepDomain"
+	case opt.Widen != 0 && c.Format != FormatPhone:
+		bad = "Widen"
+	case opt.Widen < 0:
+		bad = "negative Widen"
 	default:
 		return nil
 	}
@@ -198,7 +212,7 @@ func (c *Category) opaqueToken(r io.Reader) (string, error) {
 	return t.finish()
 }
 
-func (c *Category) phoneToken(r io.Reader, v string) (string, error) {
+func (c *Category) phoneToken(r io.Reader, v string, widen int) (string, error) {
 	n := len(v) - 1 // digits
 	if len(v) == 0 || v[0] != '+' || !allDigits(v[1:]) || n < phoneMinDigits || n > phoneMaxDigits {
 		return "", c.invalid(reasonNotNormalized)
@@ -207,13 +221,15 @@ func (c *Category) phoneToken(r io.Reader, v string) (string, error) {
 	if cc == 0 {
 		return "", c.invalid(reasonNotNormalized)
 	}
-	randLen := n - cc - 1 - keptDigits
-	if randLen < phoneMinRandLen {
+	if n-cc-1-keptDigits < phoneMinRandLen {
 		return "", c.invalid("too short for a phone token")
 	}
-	t := newTokenBuf(r, len(v), randLen, v)
+	n = max(n, min(n+widen, phoneMaxDigits)) // widen ≥ 0 (checkOptions)
+	randLen := n - cc - 1 - keptDigits
+	t := newTokenBuf(r, 1+n, randLen, v[:1+cc])
 	t.out[1+cc] = '0'
-	t.draw(t.out[2+cc:len(v)-keptDigits], decimal)
+	t.draw(t.out[2+cc:1+n-keptDigits], decimal)
+	copy(t.out[1+n-keptDigits:], v[len(v)-keptDigits:])
 	return t.finish()
 }
 

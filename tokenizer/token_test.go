@@ -113,6 +113,43 @@ func TestEmailTokens(t *testing.T) {
 	}
 }
 
+// TestPhoneTokenWiden: Widen adds random digits, never beyond 15, and keeps
+// the country code, the trunk 0 and the last 4; it is refused elsewhere.
+func TestPhoneTokenWiden(t *testing.T) {
+	c := mustLookup(t, "contact.phone")
+	for _, tc := range []struct {
+		v       string
+		widen   int
+		wantLen int
+	}{
+		{"+66812345678", 0, 12}, {"+66812345678", 1, 13}, {"+66812345678", 4, 16},
+		{"+66812345678", 9, 16}, {"+123456789012345", 5, 16}, {"+66125678", 2, 11},
+	} {
+		seen := map[string]bool{}
+		for range 200 {
+			tok := newToken(t, c, rand.Reader, tc.v, Options{Widen: tc.widen})
+			if len(tok) != tc.wantLen || tok[:4] != tc.v[:3]+"0" && tok[:3] != tc.v[:2]+"0" ||
+				tok[len(tok)-4:] != tc.v[len(tc.v)-4:] || !allDigits(tok[1:]) {
+				t.Fatalf("Widen %d of %q: token %q, want %d characters, the country code, 0, the last 4", tc.widen, tc.v, tok, tc.wantLen)
+			}
+			if f, err := ParseToken(tok); err != nil || f != FormatPhone {
+				t.Fatalf("ParseToken(%q) = %v, %v", tok, f, err)
+			}
+			seen[tok] = true
+		}
+		if random := tc.wantLen - 1 - callingCodeLen(tc.v[1:]) - 1 - 4; random >= 3 && len(seen) < 150 {
+			t.Errorf("Widen %d of %q: %d distinct tokens in 200", tc.widen, tc.v, len(seen))
+		}
+	}
+	if _, err := c.NewToken(rand.Reader, "+66812345678", Options{Widen: -1}); !errors.Is(err, ErrUnsupportedOption) {
+		t.Errorf("negative Widen: %v, want ErrUnsupportedOption", err)
+	}
+	card := mustLookup(t, "financial.card_pan")
+	if _, err := card.NewToken(rand.Reader, "4111111111111111", Options{Widen: 1}); !errors.Is(err, ErrUnsupportedOption) {
+		t.Errorf("Widen on a card: %v, want ErrUnsupportedOption", err)
+	}
+}
+
 func TestPhoneTokens(t *testing.T) {
 	c := mustLookup(t, "contact.phone")
 	for _, tc := range []struct{ v, cc string }{
@@ -142,7 +179,7 @@ func TestPhoneTokens(t *testing.T) {
 		}
 	}
 	for _, v := range []string{"+85512345", "+1234567"} {
-		if _, err := c.NewToken(rand.Reader, v, Options{}); !errors.Is(err, ErrInvalidValue) {
+		if _, err := c.NewToken(rand.Reader, v, Options{Widen: 3}); !errors.Is(err, ErrInvalidValue) {
 			t.Errorf("phone token of %q (no digit left to randomise): error %v, want ErrInvalidValue", v, err)
 		}
 	}

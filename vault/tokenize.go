@@ -63,6 +63,12 @@ type TokenizeResultItem struct {
 // digits); after this many the domain is treated as exhausted.
 const maxTokenAttempts = 16
 
+// phoneWidenAfter is the number of same-length attempts for a phone token
+// before each further attempt gets one more random digit (see
+// [tokenizer.Options.Widen]): a phone token is as long as its value unless
+// the value's (country code, last 4) group is crowded.
+const phoneWidenAfter = 6
+
 // tokWork is the per-item state of a tokenise batch.
 type tokWork struct {
 	cat           *tokenizer.Category
@@ -139,7 +145,7 @@ func (v *Vault) Tokenize(ctx context.Context, p *Principal, req *TokenizeRequest
 	}
 	if !req.PartialSuccess {
 		// Late per-item failures (a concurrent writer bound the value to
-		// another subject) fail the whole batch: remove the random tokens
+		// another subject, no free token) fail the whole batch: remove the random tokens
 		// this call stored, which nobody else can know yet.
 		items := make([]*ItemError, n)
 		late := 0
@@ -153,7 +159,7 @@ func (v *Vault) Tokenize(ctx context.Context, p *Principal, req *TokenizeRequest
 				v.log.Error("rolling back a failed tokenize batch", "error", err)
 			}
 			e := &Error{Kind: KindConflict, Code: CodeConflict,
-				Message: fmt.Sprintf("%d of %d items conflicted with concurrent writes; no token was returned and this batch's random tokens were removed", late, n), Items: items}
+				Message: fmt.Sprintf("%d of %d items could not be stored (each item's error says why); no token was returned and this batch's random tokens were removed", late, n), Items: items}
 			for _, it := range items {
 				if it != nil && it.Code != CodeConflict && it.Code != CodeDeterministicSubjectConflict &&
 					it.Code != CodeTokenSpaceExhausted {
@@ -444,7 +450,11 @@ func (v *Vault) insertNew(ctx context.Context, work []tokWork, idx []int, now ti
 		rows := make([]store.Token, 0, len(pending))
 		for _, i := range pending {
 			w := &work[i]
-			tok, err := w.cat.NewToken(rand.Reader, w.normalized, w.opts)
+			opts := w.opts
+			if w.cat.Format == tokenizer.FormatPhone && attempt >= phoneWidenAfter {
+				opts.Widen = attempt - phoneWidenAfter + 1
+			}
+			tok, err := w.cat.NewToken(rand.Reader, w.normalized, opts)
 			switch {
 			case errors.Is(err, tokenizer.ErrUnsupportedOption):
 				w.err = &ItemError{Code: CodeInvalidOption, Message: err.Error()}

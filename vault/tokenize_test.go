@@ -2,10 +2,12 @@ package vault_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/fieldvault/fieldvault/tokenizer"
 	"github.com/fieldvault/fieldvault/vault"
 	"github.com/fieldvault/fieldvault/vault/client"
 	"github.com/fieldvault/fieldvault/vault/consent"
@@ -210,5 +212,62 @@ func TestTokenizeAfterErasure(t *testing.T) {
 		Ground: &policy.Ground{Type: "consent", Ref: cv.ID}, Tokens: []string{old[0], fresh[0]}})
 	if res == nil || res.Items[0].Denied == nil || res.Items[0].Denied.Code != policy.CodeTokenErased || res.Items[1].Value != "asthma" {
 		t.Fatalf("old and new tokens after re-collection: %+v", res)
+	}
+}
+
+// TestCrowdedPhoneGroup: the 8-digit numbers +66XX5678 share their country
+// code and last 4 and have one random digit to draw, so only 10 tokens of
+// their own length exist for 90 numbers. Every number still gets a token (a
+// wider one once the group is crowded), all distinct, all of the phone
+// format, and each reads back as its own number.
+func TestCrowdedPhoneGroup(t *testing.T) {
+	s := vaulttest.New(t, vaulttest.Options{})
+	ctx := context.Background()
+	if _, err := s.Root.PutSubject(ctx, "crowd", &vault.PutSubjectRequest{Type: "data_subject", BirthDate: "1990-01-01"}); err != nil {
+		t.Fatal(err)
+	}
+	var items []vault.TokenizeItem
+	for i := 10; i < 100; i++ {
+		items = append(items, vault.TokenizeItem{Category: "contact.phone", Value: fmt.Sprintf("+66%d5678", i), Subject: "crowd",
+			Deterministic: boolp(false)})
+	}
+	// One batch, then one item per call: both paths meet collisions.
+	toks := tokenize(t, s.Root, items[:45]...)
+	for _, it := range items[45:] {
+		toks = append(toks, tokenize(t, s.Root, it)...)
+	}
+	seen := map[string]bool{}
+	wider := 0
+	for i, tok := range toks {
+		if seen[tok] {
+			t.Fatalf("token %q given twice", tok)
+		}
+		seen[tok] = true
+		if f, err := tokenizer.ParseToken(tok); err != nil || f != tokenizer.FormatPhone ||
+			!strings.HasPrefix(tok, "+660") || !strings.HasSuffix(tok, "5678") || len(tok) > 16 {
+			t.Fatalf("token %q of %s: not a phone token keeping +66 and 5678", tok, items[i].Value)
+		}
+		if len(tok) > len(items[i].Value) {
+			wider++
+		}
+	}
+	if wider < 80 {
+		t.Errorf("%d of 90 tokens wider than their value; with 10 same-length tokens at least 80 must be", wider)
+	}
+	cv, err := s.Root.GrantConsent(ctx, &vault.GrantConsentRequest{Subject: "crowd", Explicit: true,
+		GrantedBy:  []consent.Grantor{{Party: consent.PartySubject, ID: "crowd", Verified: true}},
+		Categories: []string{"contact.phone"}, Purposes: []string{"marketing"}, NoticeVersion: "v1", CollectionMethod: "in_app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Root.Detokenize(ctx, &vault.DetokenizeRequest{Purpose: "marketing", Reveal: "full",
+		Ground: &policy.Ground{Type: "consent", Ref: cv.ID}, Tokens: toks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, it := range res.Items {
+		if it.Value != items[i].Value {
+			t.Fatalf("token %q read back as %q, want %s (denied: %+v)", toks[i], it.Value, items[i].Value, it.Denied)
+		}
 	}
 }
