@@ -30,19 +30,29 @@ type AccessReportEntry struct {
 	// Action is set for administrative actions about the subject (consent
 	// granted or withdrawn, suspension, erasure, ...).
 	Action string `json:"action,omitempty"`
+	// Node is the replica whose audit chain holds the record.
+	Node string `json:"node,omitempty"`
 }
+
+// AuditChains returns the audit chains a data-subject access report reads,
+// by node: one for a file log (this replica's), one per replica that has
+// written to a shared Redis stream log.
+type AuditChains func(ctx context.Context) (map[string]audit.Source, error)
 
 // AccessReport is the data-subject access report.
 type AccessReport struct {
 	SubjectRef  audit.Ref           `json:"subject_ref"`
 	GeneratedAt time.Time           `json:"generated_at"`
 	Node        string              `json:"node"`
+	Nodes       []string            `json:"nodes"`
 	Entries     []AccessReportEntry `json:"entries"`
 }
 
 // AccessReport returns every decision and administrative action about a
-// subject recorded in this replica's audit chain. Audit records outlive
-// erasure, so the report is available for erased subjects too.
+// subject recorded in the audit chains of every replica, oldest first.
+// Audit records outlive erasure, so the report is available for erased
+// subjects too. If any chain cannot be read, no report is returned
+// (AUDIT_UNAVAILABLE): an incomplete report would mislead the subject.
 func (v *Vault) AccessReport(ctx context.Context, p *Principal, id string) (*AccessReport, error) {
 	if !v.authz.Can(p, OpAccessReport) {
 		return nil, errorf(KindForbidden, CodeForbidden, "this API key may not read access reports")
@@ -50,14 +60,35 @@ func (v *Vault) AccessReport(ctx context.Context, p *Principal, id string) (*Acc
 	if !validSubjectID(id) {
 		return nil, errorf(KindInvalid, CodeInvalidSubject, "invalid subject id")
 	}
-	if v.auditSrc == nil {
+	if v.chains == nil {
 		return nil, errorf(KindUnavailable, CodeAuditUnavailable, "this server has no readable audit source")
 	}
+	chains, err := v.chains(ctx)
+	if err != nil {
+		return nil, wrapErr(KindUnavailable, CodeAuditUnavailable, "the audit chains could not be listed", err)
+	}
 	ref := v.audit.Ref(id)
-	rep := &AccessReport{SubjectRef: ref, GeneratedAt: v.now().UTC(), Node: v.node, Entries: []AccessReportEntry{}}
-	err := audit.ForSubject(ctx, v.auditSrc, ref, func(r *audit.Record) error {
+	rep := &AccessReport{SubjectRef: ref, GeneratedAt: v.now().UTC(), Node: v.node, Nodes: []string{}, Entries: []AccessReportEntry{}}
+	for node := range chains {
+		rep.Nodes = append(rep.Nodes, node)
+	}
+	slices.Sort(rep.Nodes)
+	for _, node := range rep.Nodes {
+		if err := v.reportChain(ctx, rep, node, chains[node], ref); err != nil {
+			return nil, wrapErr(KindUnavailable, CodeAuditUnavailable, "the audit chain of node "+node+" could not be read", err)
+		}
+	}
+	// Each chain is in time order; merge them (stable: a chain's own order
+	// is kept for equal times).
+	slices.SortStableFunc(rep.Entries, func(a, b AccessReportEntry) int { return a.Time.Compare(b.Time) })
+	return rep, nil
+}
+
+// reportChain appends the entries about ref in one node's chain.
+func (v *Vault) reportChain(ctx context.Context, rep *AccessReport, node string, src audit.Source, ref audit.Ref) error {
+	return audit.ForSubject(ctx, src, ref, func(r *audit.Record) error {
 		e := AccessReportEntry{Time: r.Time, DecisionID: r.DecisionID, Principal: r.Principal, Roles: r.Roles,
-			Purpose: r.Purpose, Action: r.Action}
+			Purpose: r.Purpose, Action: r.Action, Node: node}
 		if r.Type == audit.TypeAdmin {
 			e.Principal = r.Details["by"]
 		}
@@ -86,8 +117,4 @@ func (v *Vault) AccessReport(ctx context.Context, p *Principal, id string) (*Acc
 		rep.Entries = append(rep.Entries, e)
 		return nil
 	})
-	if err != nil {
-		return nil, wrapErr(KindUnavailable, CodeAuditUnavailable, "the audit log could not be read", err)
-	}
-	return rep, nil
 }

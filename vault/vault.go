@@ -56,8 +56,14 @@ type Config struct {
 	Keys   *keys.Keyring
 	Policy *policy.Policy
 	Audit  AuditLog
-	// AuditSource is read for data-subject access reports; may be nil.
+	// AuditSource is this replica's audit chain, read for data-subject
+	// access reports when AuditChains is nil; may be nil.
 	AuditSource audit.Source
+	// AuditChains lists every audit chain an access report must read, by
+	// node: with a log shared by several replicas (the Redis stream sink)
+	// each replica keeps its own chain, and a report that read only one
+	// would be incomplete. May be nil.
+	AuditChains AuditChains
 	Roles       Roles
 	Limits      Limits
 	// Node names this replica in audit records.
@@ -93,18 +99,18 @@ func (nopObserver) Decision(string, string, string, string, int) {}
 
 // Vault is the service. Safe for concurrent use.
 type Vault struct {
-	store    store.Store
-	keys     *keys.Keyring
-	engine   atomic.Pointer[policy.Engine]
-	pol      atomic.Pointer[policy.Policy]
-	audit    AuditLog
-	auditSrc audit.Source
-	authz    *authorizer
-	limits   Limits
-	node     string
-	log      *slog.Logger
-	now      func() time.Time
-	obs      Observer
+	store  store.Store
+	keys   *keys.Keyring
+	engine atomic.Pointer[policy.Engine]
+	pol    atomic.Pointer[policy.Policy]
+	audit  AuditLog
+	chains AuditChains
+	authz  *authorizer
+	limits Limits
+	node   string
+	log    *slog.Logger
+	now    func() time.Time
+	obs    Observer
 
 	apikeyCache sync.Map // sha256 hex -> *cachedPrincipal
 
@@ -153,17 +159,23 @@ func New(cfg Config) (*Vault, error) {
 	if cfg.KEKName == "" {
 		cfg.KEKName = "the KEK"
 	}
+	if cfg.AuditChains == nil && cfg.AuditSource != nil {
+		src, node := cfg.AuditSource, cfg.Node
+		cfg.AuditChains = func(context.Context) (map[string]audit.Source, error) {
+			return map[string]audit.Source{node: src}, nil
+		}
+	}
 	v := &Vault{
-		store:    cfg.Store,
-		keys:     cfg.Keys,
-		audit:    cfg.Audit,
-		auditSrc: cfg.AuditSource,
-		authz:    &authorizer{roles: cfg.Roles},
-		limits:   cfg.Limits,
-		node:     cfg.Node,
-		log:      cfg.Logger,
-		now:      cfg.Now,
-		obs:      cfg.Observer,
+		store:  cfg.Store,
+		keys:   cfg.Keys,
+		audit:  cfg.Audit,
+		chains: cfg.AuditChains,
+		authz:  &authorizer{roles: cfg.Roles},
+		limits: cfg.Limits,
+		node:   cfg.Node,
+		log:    cfg.Logger,
+		now:    cfg.Now,
+		obs:    cfg.Observer,
 
 		kek:            cfg.KEK,
 		kekName:        cfg.KEKName,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
@@ -8,8 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/fieldvault/fieldvault/vault/audit"
@@ -52,6 +55,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dir := fs.String("dir", "", "the audit directory itself (default DATA-DIR/audit)")
 	redisURL := fs.String("redis", "", "verify the Redis stream of --node on this store URL instead of a file")
 	node := fs.String("node", "", "with --redis: the replica whose chain to verify")
+	allNodes := fs.Bool("all-nodes", false, "with --redis: verify the chain of every replica registered in that Redis")
 	pubFlag := fs.String("public-key", "", "the checkpoint public key (hex, or @file); default DIR/public.key, which is not a pinned key")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -71,25 +75,51 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("public key: %w", err)
 	}
-	var src audit.Source
-	if *redisURL != "" {
-		if *node == "" {
-			return usagef("--redis needs --node")
+	if *redisURL == "" {
+		if *node != "" || *allNodes {
+			return usagef("--node and --all-nodes go with --redis")
 		}
-		s, closeFn, err := openRedisAuditSink(ctx, &serveConfig{Store: *redisURL, Node: *node, Audit: "redis-stream"})
-		if err != nil {
-			return err
-		}
-		defer closeFn()
-		src = s
-	} else {
 		fsink, err := audit.OpenFileSink(audit.FileConfig{Dir: *dir, ReadOnly: true})
 		if err != nil {
 			return err
 		}
 		defer fsink.Close()
-		src = fsink
+		return verifyChain(ctx, fsink, pub, stdout)
 	}
+	if (*node == "") == !*allNodes {
+		return usagef("--redis needs --node NODE or --all-nodes")
+	}
+	s, client, prefix, err := openRedisAuditSink(ctx, &serveConfig{Store: *redisURL, Node: cmp.Or(*node, "verify"), Audit: "redis-stream"})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	if !*allNodes {
+		return verifyChain(ctx, s, pub, stdout)
+	}
+	chains, err := redisAuditChains(client, prefix)(ctx)
+	if err != nil {
+		return err
+	}
+	if len(chains) == 0 {
+		return fmt.Errorf("no replica has registered an audit chain in %s", audit.NodesKey(prefix))
+	}
+	var failed []string
+	for _, n := range slices.Sorted(maps.Keys(chains)) {
+		if err := verifyChain(ctx, chains[n], pub, stdout); err != nil {
+			fmt.Fprintf(stdout, "chain %q: %v\n", n, err)
+			failed = append(failed, n)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d chains do not verify: %s", len(failed), len(chains), strings.Join(failed, ", "))
+	}
+	fmt.Fprintf(stdout, "all %d chains verify\n", len(chains))
+	return nil
+}
+
+// verifyChain verifies one chain and prints what it found.
+func verifyChain(ctx context.Context, src audit.Source, pub ed25519.PublicKey, stdout io.Writer) error {
 	rep, err := audit.Verify(ctx, src, pub)
 	if err != nil {
 		return err

@@ -46,7 +46,7 @@ Client (FIELDVAULT_ADDR, FIELDVAULT_TOKEN):
 
 Offline:
   fieldvault audit verify [--data-dir D | --dir AUDITDIR] [--public-key HEX|@FILE]
-  fieldvault audit verify --redis redis://... --node N --public-key HEX
+  fieldvault audit verify --redis redis://... (--node N | --all-nodes) --public-key HEX
   fieldvault policy check FILE          validate a policy file
   fieldvault policy default             print the built-in policy
   fieldvault version

@@ -7,6 +7,9 @@ import (
 	"os"
 	"strings"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/fieldvault/fieldvault/vault"
 	"github.com/fieldvault/fieldvault/vault/audit"
 	"github.com/fieldvault/fieldvault/vault/store"
 	redisstore "github.com/fieldvault/fieldvault/vault/store/redis"
@@ -33,19 +36,44 @@ func openRedisStore(ctx context.Context, url string) (store.Store, error) {
 // --store, with a client of its own so that audit appends do not queue
 // behind large store pipelines. The sink refuses to start unless every
 // master runs with appendonly yes and appendfsync always.
-func openRedisAuditSink(ctx context.Context, cfg *serveConfig) (audit.Sink, func() error, error) {
+// openRedisAuditSink opens node cfg.Node's audit stream on the Redis of
+// cfg.Store. The store URL's prefix= starts the audit keys too (default
+// audit.DefaultRedisPrefix), so deployments sharing one Redis stay apart.
+// It returns the sink, its client and the key prefix.
+func openRedisAuditSink(ctx context.Context, cfg *serveConfig) (*audit.RedisStreamSink, redis.UniversalClient, string, error) {
 	if !strings.HasPrefix(cfg.Store, "redis") {
-		return nil, nil, usagef("--audit redis-stream writes to the Redis of --store; give --store redis://... (or redis-cluster://, redis-sentinel://)")
+		return nil, nil, "", usagef("--audit redis-stream writes to the Redis of --store; give --store redis://... (or redis-cluster://, redis-sentinel://)")
 	}
 	var opt redisstore.Options // store parameters in the URL are not the sink's
 	client, err := redisstore.NewClient(cfg.Store, &opt)
 	if err != nil {
-		return nil, nil, fmt.Errorf("audit: %w", err)
+		return nil, nil, "", fmt.Errorf("audit: %w", err)
 	}
-	sink, err := audit.NewRedisStreamSink(ctx, audit.RedisConfig{Client: client, Node: cfg.Node})
+	sink, err := audit.NewRedisStreamSink(ctx, audit.RedisConfig{Client: client, Node: cfg.Node, Prefix: opt.Prefix})
 	if err != nil {
 		_ = client.Close()
-		return nil, nil, fmt.Errorf("audit: %w", err)
+		return nil, nil, "", fmt.Errorf("audit: %w", err)
 	}
-	return sink, client.Close, nil
+	return sink, client, opt.Prefix, nil
+}
+
+// redisAuditChains lists the chain of every node registered under prefix in
+// the Redis of client, for the access report. Reading another node's chain
+// needs no durability check: nothing is written.
+func redisAuditChains(client redis.UniversalClient, prefix string) vault.AuditChains {
+	return func(ctx context.Context) (map[string]audit.Source, error) {
+		nodes, err := audit.RedisNodes(ctx, client, prefix)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]audit.Source, len(nodes))
+		for _, n := range nodes {
+			s, err := audit.NewRedisStreamSink(ctx, audit.RedisConfig{Client: client, Node: n, Prefix: prefix, SkipDurabilityCheck: true})
+			if err != nil {
+				return nil, err
+			}
+			out[n] = s
+		}
+		return out, nil
+	}
 }

@@ -5,6 +5,7 @@ package main
 // Redis outages, and a Redis Cluster.
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,7 +29,6 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/fieldvault/fieldvault/vault"
-	"github.com/fieldvault/fieldvault/vault/audit"
 	"github.com/fieldvault/fieldvault/vault/client"
 )
 
@@ -196,9 +197,10 @@ func uniqueName(prefix string) string {
 }
 
 // dropRedisKeys deletes, when the test ends (after its servers stopped),
-// every key starting with prefix and the audit streams and checkpoints of
-// nodes, from the Redis or Cluster at addrs.
-func dropRedisKeys(t testing.TB, addrs []string, prefix string, nodes ...string) {
+// every key starting with prefix (the store's and, since the URL's prefix
+// applies to them too, the audit streams'), from the Redis or Cluster at
+// addrs.
+func dropRedisKeys(t testing.TB, addrs []string, prefix string) {
 	t.Cleanup(func() {
 		ctx := context.Background()
 		c := goredis.NewUniversalClient(&goredis.UniversalOptions{Addrs: addrs, IsClusterMode: len(addrs) > 1})
@@ -217,13 +219,6 @@ func dropRedisKeys(t testing.TB, addrs []string, prefix string, nodes ...string)
 			err = cc.ForEachMaster(ctx, func(ctx context.Context, n *goredis.Client) error { return drop(ctx, n) })
 		} else {
 			err = drop(ctx, c)
-		}
-		for _, node := range nodes {
-			for _, k := range []string{audit.StreamKey(node), audit.CheckpointKey(node)} {
-				if e := c.Unlink(ctx, k).Err(); e != nil && err == nil {
-					err = e
-				}
-			}
 		}
 		if err != nil {
 			t.Errorf("cleaning up the test's Redis keys: %v", err)
@@ -272,7 +267,7 @@ func TestRedisReplicas(t *testing.T) {
 	addr, prefix := sharedRedisAddr(t), uniqueName("fve2e")+":"
 	url := fmt.Sprintf("redis://%s/0?prefix=%s", addr, prefix)
 	nodeA, nodeB := uniqueName("node-a"), uniqueName("node-b")
-	dropRedisKeys(t, []string{addr}, prefix, nodeA, nodeB)
+	dropRedisKeys(t, []string{addr}, prefix)
 	a := redisReplica(t, url, nodeA, "")
 	b := redisReplica(t, url, nodeB, a.dataDir)
 	ca, cb := a.root(), b.root()
@@ -296,6 +291,39 @@ func TestRedisReplicas(t *testing.T) {
 	if it := res.Items[0]; it.Value != "" || it.Denied == nil || it.Denied.Code != "CONSENT_WITHDRAWN" {
 		t.Fatalf("replica B's next call after the withdrawal through A: %+v (value released: %v), want CONSENT_WITHDRAWN",
 			it.Denied, it.Value != "")
+	}
+
+	// The access report is complete whichever replica answers: A's chain
+	// holds the consent's grant and withdrawal, B's the two decisions.
+	var reports [2]*vault.AccessReport
+	for k, c := range []*client.Client{ca, cb} {
+		if reports[k], err = c.AccessReport(ctx, subj); err != nil {
+			t.Fatalf("access report through replica %d: %v", k, err)
+		}
+	}
+	for k, rep := range reports {
+		perNode := map[string][]string{}
+		for _, e := range rep.Entries {
+			perNode[e.Node] = append(perNode[e.Node], cmp.Or(e.Action, fmt.Sprintf("decision %d/%d", e.Allowed, e.Denied)))
+		}
+		if !slices.Contains(rep.Nodes, nodeA) || !slices.Contains(rep.Nodes, nodeB) ||
+			!slices.Contains(perNode[nodeA], "consent.grant") || !slices.Contains(perNode[nodeA], "consent.withdraw") ||
+			!slices.Contains(perNode[nodeB], "decision 1/0") || !slices.Contains(perNode[nodeB], "decision 0/1") {
+			t.Fatalf("access report through replica %d: nodes %v, entries by node %v", k, rep.Nodes, perNode)
+		}
+		if !slices.IsSortedFunc(rep.Entries, func(a, b vault.AccessReportEntry) int { return a.Time.Compare(b.Time) }) {
+			t.Fatalf("access report through replica %d is not in time order", k)
+		}
+	}
+	if len(reports[0].Entries) != len(reports[1].Entries) {
+		t.Fatalf("the replicas' reports differ: %d and %d entries", len(reports[0].Entries), len(reports[1].Entries))
+	}
+	// Both chains verify with the deployment's key, found through the set
+	// of registered nodes.
+	out, errOut, code := runCLI(t, nil, nil, "audit", "verify", "--redis", url, "--all-nodes",
+		"--public-key", "@"+filepath.Join(a.dataDir, "audit", auditPublicKeyFile))
+	if code != 0 || !strings.Contains(out, "all 2 chains verify") || !strings.Contains(out, nodeA) || !strings.Contains(out, nodeB) {
+		t.Fatalf("audit verify --all-nodes: exit %d\n%s%s", code, out, errOut)
 	}
 
 	// The deterministic race: both replicas tokenise the same new value at
@@ -559,7 +587,7 @@ func TestRedisCluster(t *testing.T) {
 	ctx := context.Background()
 	seeds, prefix, node := clusterSeeds(t), uniqueName("fve2e")+":", uniqueName("node")
 	url := fmt.Sprintf("redis-cluster://%s?prefix=%s", strings.Join(seeds, ","), prefix)
-	dropRedisKeys(t, seeds, prefix, node)
+	dropRedisKeys(t, seeds, prefix)
 	s := redisReplica(t, url, node, "")
 	c := s.root()
 	subj := uniqueName("cluster-subject")

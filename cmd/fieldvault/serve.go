@@ -132,7 +132,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
-	auditLog, auditSrc, closeAudit, err := openAudit(ctx, cfg, st, k, log)
+	auditLog, auditChains, closeAudit, err := openAudit(ctx, cfg, st, k, log)
 	if err != nil {
 		return err
 	}
@@ -153,7 +153,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		roles[name] = r
 	}
 	v, err := vault.New(vault.Config{
-		Store: st, Keys: ring, Policy: pol, Audit: instrAudit{Log: auditLog, m: metrics.audit}, AuditSource: auditSrc, Roles: roles,
+		Store: st, Keys: ring, Policy: pol, Audit: instrAudit{Log: auditLog, m: metrics.audit}, AuditChains: auditChains, Roles: roles,
 		Limits: vault.Limits{MaxBatch: cfg.MaxBatch}, Node: cfg.Node, Logger: log,
 		Observer: metrics, KEK: k, KEKName: kekName(cfg),
 		AfterKEKRotate: func(ctx context.Context) error { return rewrapAuditKeys(ctx, st, k) },
@@ -448,13 +448,17 @@ func rewrapAuditKeys(ctx context.Context, st store.Store, k kek.KEK) error {
 	return err
 }
 
-func openAudit(ctx context.Context, cfg *serveConfig, st store.Store, k kek.KEK, log *slog.Logger) (*audit.Log, audit.Source, func() error, error) {
+// openAudit opens this replica's audit log, and says which chains the
+// access report reads: this one for a file log, every registered replica's
+// for a Redis stream.
+func openAudit(ctx context.Context, cfg *serveConfig, st store.Store, k kek.KEK, log *slog.Logger) (*audit.Log, vault.AuditChains, func() error, error) {
 	ak, err := loadAuditKeys(ctx, st, k)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	var sink audit.Sink
 	var closeSink func() error
+	var chains vault.AuditChains
 	switch cfg.Audit {
 	case "file":
 		fs, err := audit.OpenFileSink(audit.FileConfig{Dir: filepath.Join(cfg.DataDir, "audit")})
@@ -462,12 +466,19 @@ func openAudit(ctx context.Context, cfg *serveConfig, st store.Store, k kek.KEK,
 			return nil, nil, nil, fmt.Errorf("audit: %w", err)
 		}
 		sink, closeSink = fs, fs.Close
+		chains = func(context.Context) (map[string]audit.Source, error) {
+			return map[string]audit.Source{cfg.Node: fs}, nil
+		}
 	case "redis-stream":
-		rs, closeRS, err := openRedisAuditSink(ctx, cfg)
+		rs, client, prefix, err := openRedisAuditSink(ctx, cfg)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		sink, closeSink = rs, closeRS
+		if err := rs.Register(ctx); err != nil {
+			_ = client.Close()
+			return nil, nil, nil, fmt.Errorf("audit: %w", err)
+		}
+		sink, closeSink, chains = rs, client.Close, redisAuditChains(client, prefix)
 	default:
 		return nil, nil, nil, usagef("unknown --audit %q (file | redis-stream)", cfg.Audit)
 	}
@@ -483,7 +494,7 @@ func openAudit(ctx context.Context, cfg *serveConfig, st store.Store, k kek.KEK,
 		_ = closeSink()
 		return nil, nil, nil, fmt.Errorf("audit: %w", err)
 	}
-	return l, sink, func() error { return errors.Join(l.Close(), closeSink()) }, nil
+	return l, chains, func() error { return errors.Join(l.Close(), closeSink()) }, nil
 }
 
 func serverTLS(cfg *serveConfig) (*tls.Config, error) {

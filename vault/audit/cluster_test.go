@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -66,5 +67,33 @@ func TestRedisDurabilityCheck(t *testing.T) {
 	}
 	if _, err := NewRedisStreamSink(ctx, RedisConfig{Client: c, Node: "n", SkipDurabilityCheck: true}); err != nil {
 		t.Fatalf("SkipDurabilityCheck: %v", err)
+	}
+}
+
+// TestRedisNodes: writers that register are listed (sorted, once each) on a
+// Cluster, where the set and the streams live on different slots; a sink
+// opened without Register is not.
+func TestRedisNodes(t *testing.T) {
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: testredis.ClusterAddrs(t)})
+	t.Cleanup(func() { c.Close() })
+	ctx := context.Background()
+	b, a, reader := uniqueNode("nodes-b"), uniqueNode("nodes-a"), uniqueNode("nodes-reader")
+	for _, n := range []string{b, a, a} {
+		if err := newRedisSink(t, c, n).Register(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = newRedisSink(t, c, reader)
+	t.Cleanup(func() { c.SRem(context.Background(), NodesKey(""), a, b) })
+	nodes, err := RedisNodes(ctx, c, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ia, ib := slices.Index(nodes, a), slices.Index(nodes, b)
+	if ia < 0 || ib < 0 || ia > ib || slices.Contains(nodes, reader) || !slices.IsSorted(nodes) {
+		t.Fatalf("RedisNodes = %v; want %s before %s, sorted, without %s", nodes, a, b, reader)
+	}
+	if n := len(nodes) - len(slices.Compact(slices.Clone(nodes))); n != 0 {
+		t.Fatalf("RedisNodes lists %d nodes twice: %v", n, nodes)
 	}
 }

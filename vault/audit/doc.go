@@ -117,7 +117,7 @@
 //
 //   - Node: one per vault replica, stable across restarts (a StatefulSet pod
 //     name); each has its own chain: FileSink directory or Redis stream
-//     [StreamKey](node). Verify each node's chain on its own.
+//     [StreamKey](prefix, node). Verify each node's chain on its own.
 //   - RefKey: 32 random bytes per deployment, stored like a data key
 //     (wrapped by the KEK). Rotating it makes old records unfindable by
 //     [ForSubject].

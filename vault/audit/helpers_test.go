@@ -104,7 +104,7 @@ func newRedisSink(t testing.TB, c redis.UniversalClient, node string) *RedisStre
 		t.Fatalf("NewRedisStreamSink: %v", err)
 	}
 	t.Cleanup(func() {
-		c.Del(context.Background(), StreamKey(node), CheckpointKey(node))
+		c.Del(context.Background(), StreamKey("", node), CheckpointKey("", node))
 	})
 	return s
 }
@@ -211,7 +211,7 @@ func rewriteFile(t testing.TB, dir string, es [][]byte) {
 func rewriteStream(t testing.TB, c redis.UniversalClient, node string, es [][]byte) {
 	t.Helper()
 	ctx := context.Background()
-	key := StreamKey(node)
+	key := StreamKey("", node)
 	if err := c.Del(ctx, key).Err(); err != nil {
 		t.Fatal(err)
 	}

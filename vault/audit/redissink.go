@@ -1,9 +1,11 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -25,16 +27,43 @@ type RedisConfig struct {
 	// is disabled (managed Redis) and that policy is guaranteed otherwise:
 	// with a weaker policy an acknowledged record can be lost.
 	SkipDurabilityCheck bool
+	// Prefix starts every key of the sink; default [DefaultRedisPrefix].
+	// Deployments sharing one Redis use different prefixes.
+	Prefix string
 }
 
-// StreamKey is the stream holding node's chain. The hash tag keeps each
-// node's stream whole on one Cluster slot.
-func StreamKey(node string) string { return "fieldvault:audit:{" + node + "}" }
+// DefaultRedisPrefix is the default [RedisConfig.Prefix].
+const DefaultRedisPrefix = "fieldvault:"
+
+// StreamKey is the stream holding node's chain, under prefix (""
+// for [DefaultRedisPrefix]). The hash tag keeps each node's stream whole on
+// one Cluster slot.
+func StreamKey(prefix, node string) string {
+	return cmp.Or(prefix, DefaultRedisPrefix) + "audit:{" + node + "}"
+}
 
 // CheckpointKey is the string holding node's latest checkpoint. It has no
 // hash tag, so in a Cluster it usually lives on another master than the
 // stream.
-func CheckpointKey(node string) string { return "fieldvault:audit-checkpoint:" + node }
+func CheckpointKey(prefix, node string) string {
+	return cmp.Or(prefix, DefaultRedisPrefix) + "audit-checkpoint:" + node
+}
+
+// NodesKey is the set of the nodes that write a chain under prefix (see
+// [RedisStreamSink.Register]), so that readers of every chain (the
+// data-subject access report, audit verify --all-nodes) find them all.
+func NodesKey(prefix string) string { return cmp.Or(prefix, DefaultRedisPrefix) + "audit:nodes" }
+
+// RedisNodes returns the nodes registered in NodesKey(prefix), sorted.
+func RedisNodes(ctx context.Context, c redis.UniversalClient, prefix string) ([]string, error) {
+	key := NodesKey(prefix)
+	nodes, err := c.SMembers(ctx, key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("audit/redis: SMEMBERS %s: %w", key, err)
+	}
+	slices.Sort(nodes)
+	return nodes, nil
+}
 
 // RedisStreamSink stores a chain in a Redis stream, one entry per record or
 // checkpoint, with the line in field "e". A record's entry ID is "<seq>-0",
@@ -49,9 +78,20 @@ func CheckpointKey(node string) string { return "fieldvault:audit-checkpoint:" +
 // stream then ends before the Log's head and the Log stops (ErrTampered)
 // rather than fork the chain.
 type RedisStreamSink struct {
-	c, cpc redis.UniversalClient
-	stream string
-	cpKey  string
+	c, cpc   redis.UniversalClient
+	node     string
+	stream   string
+	cpKey    string
+	nodesKey string
+}
+
+// Register adds the sink's node to [NodesKey]. A writer registers before
+// its first record; a sink opened only to read or verify a chain does not.
+func (s *RedisStreamSink) Register(ctx context.Context) error {
+	if err := s.c.SAdd(ctx, s.nodesKey, s.node).Err(); err != nil {
+		return fmt.Errorf("audit/redis: SADD %s: %w", s.nodesKey, err)
+	}
+	return nil
 }
 
 var _ Sink = (*RedisStreamSink)(nil)
@@ -75,7 +115,8 @@ func NewRedisStreamSink(ctx context.Context, cfg RedisConfig) (*RedisStreamSink,
 	if !nodeRE.MatchString(cfg.Node) {
 		return nil, errors.New("audit/redis: Node must be 1-64 characters of [A-Za-z0-9._-], starting with a letter or digit")
 	}
-	s := &RedisStreamSink{c: cfg.Client, cpc: cfg.CheckpointClient, stream: StreamKey(cfg.Node), cpKey: CheckpointKey(cfg.Node)}
+	s := &RedisStreamSink{c: cfg.Client, cpc: cfg.CheckpointClient, node: cfg.Node,
+		stream: StreamKey(cfg.Prefix, cfg.Node), cpKey: CheckpointKey(cfg.Prefix, cfg.Node), nodesKey: NodesKey(cfg.Prefix)}
 	if s.cpc == nil {
 		s.cpc = s.c
 	}

@@ -75,9 +75,9 @@ func backends() []backend {
 				setCheckpoint: func(t *testing.T, cp []byte) {
 					var err error
 					if cp == nil {
-						err = c.Del(context.Background(), CheckpointKey(node)).Err()
+						err = c.Del(context.Background(), CheckpointKey("", node)).Err()
 					} else {
-						err = c.Set(context.Background(), CheckpointKey(node), cp, 0).Err()
+						err = c.Set(context.Background(), CheckpointKey("", node), cp, 0).Err()
 					}
 					if err != nil {
 						t.Fatal(err)

@@ -75,6 +75,9 @@ type Options struct {
 	WrapStore func(store.Store) store.Store
 	// MaxBatch defaults to 10000.
 	MaxBatch int
+	// AuditChains, when set, is given the stack's own audit chain and
+	// returns what access reports read (default: that chain alone).
+	AuditChains func(own audit.Source) vault.AuditChains
 }
 
 // Stack is a running in-process vault.
@@ -146,8 +149,12 @@ func New(t testing.TB, opt Options) *Stack {
 	for n, r := range opt.Roles {
 		roles[n] = r
 	}
+	var chains vault.AuditChains
+	if opt.AuditChains != nil {
+		chains = opt.AuditChains(sink)
+	}
 	v, err := vault.New(vault.Config{Store: vs, Keys: ring, Policy: opt.Policy, Audit: al, AuditSource: sink,
-		Roles: roles, Limits: vault.Limits{MaxBatch: opt.MaxBatch}, Node: "test", Now: now})
+		AuditChains: chains, Roles: roles, Limits: vault.Limits{MaxBatch: opt.MaxBatch}, Node: "test", Now: now})
 	if err != nil {
 		t.Fatalf("vaulttest: vault: %v", err)
 	}
