@@ -220,9 +220,6 @@ func (v *Vault) rewrapLoop(ctx context.Context, j *Job, rev uint64) {
 	if j.Category != "" {
 		cat, _ = tokenizer.Lookup(j.Category)
 	}
-	started := time.Now()
-	movedAtStart := j.Moved
-	ko, _ := v.obs.(KeyObserver)
 	batch := rewrapBatch
 	if j.Rate > 0 {
 		// A rate-limited job moves about a quarter of a second's worth per
@@ -230,38 +227,101 @@ func (v *Vault) rewrapLoop(ctx context.Context, j *Job, rev uint64) {
 		// amount of work is in flight.
 		batch = max(1, min(rewrapBatch, j.Rate/4))
 	}
+	run := rewrapRun{v: v, j: j, rev: rev, cat: cat, batch: batch, started: time.Now(), movedAtStart: j.Moved}
+	run.ko, _ = v.obs.(KeyObserver)
 	for {
-		if ctx.Err() != nil {
+		done, err := run.pass(ctx)
+		if done || ctx.Err() != nil {
 			return
 		}
-		rows, next, err := v.store.ScanTokens(ctx, j.Cursor, batch)
-		if err == nil {
-			var moved, skipped int64
-			moved, skipped, err = v.rewrapRows(ctx, cat, rows)
-			j.Moved += moved
-			j.Skipped += skipped
-			j.Scanned += int64(len(rows))
+		// Transient failures (store or KEK outage) are retried from the
+		// job's saved cursor.
+		v.log.Warn("rewrap step failed; retrying", "job", j.ID, "error", err)
+		if !sleepCtx(ctx, time.Second) {
+			return
 		}
+	}
+}
+
+// rewrapRun is the state of one rewrap job in this process.
+type rewrapRun struct {
+	v            *Vault
+	j            *Job
+	rev          uint64
+	cat          *tokenizer.Category
+	batch        int
+	started      time.Time
+	movedAtStart int64
+	ko           KeyObserver
+}
+
+// rewrapStep is one scanned batch, made ready to apply: the re-encrypted
+// rows and where the scan continues.
+type rewrapStep struct {
+	updates []store.KeyUpdate
+	scanned int64
+	skipped int64
+	next    string
+	err     error
+}
+
+// pass runs the job from its saved cursor until it is done (true), stopped
+// (ctx, lost lease: true) or a step fails (false and the error). It is a
+// two-stage pipeline: while one batch's updates are written and the job's
+// progress saved, the next batch is scanned and re-encrypted, so neither
+// the store's round trips nor the encryption wait for the other. The saved
+// cursor only ever passes batches whose updates were written, so a crash
+// at any point resumes without losing a token (re-doing a batch is
+// harmless: rows already on the primary are not selected).
+func (r *rewrapRun) pass(ctx context.Context) (bool, error) {
+	pctx, cancel := context.WithCancel(ctx)
+	steps := make(chan rewrapStep, 1)
+	producerDone := make(chan struct{})
+	defer func() {
+		cancel()
+		<-producerDone // nothing of this pass runs after it returns
+	}()
+	go func() {
+		defer close(producerDone)
+		defer close(steps)
+		cursor := r.j.Cursor
+		for {
+			rows, next, err := r.v.store.ScanTokens(pctx, cursor, r.batch)
+			st := rewrapStep{next: next, err: err, scanned: int64(len(rows))}
+			if err == nil {
+				st.updates, st.skipped, st.err = r.v.prepareRewrap(pctx, r.cat, rows)
+			}
+			select {
+			case steps <- st:
+			case <-pctx.Done():
+				return
+			}
+			if st.err != nil || next == "" {
+				return
+			}
+			cursor = next
+		}
+	}()
+	v, j := r.v, r.j
+	for st := range steps {
+		if st.err != nil {
+			return false, st.err
+		}
+		moved, skipped, err := v.applyRewrap(ctx, st.updates)
 		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			// Transient failures (store or KEK outage) are retried; the
-			// job keeps its cursor.
-			v.log.Warn("rewrap step failed; retrying", "job", j.ID, "error", err)
-			if !sleepCtx(ctx, time.Second) {
-				return
-			}
-			continue
+			return false, err
 		}
+		j.Moved += moved
+		j.Skipped += st.skipped + skipped
+		j.Scanned += st.scanned
 		now := v.now().UTC()
-		j.Cursor = next
+		j.Cursor = st.next
 		j.UpdatedAt = now
 		j.LeaseUntil = now.Add(jobLease)
 		if j.Total > 0 {
 			j.Progress = min(1, float64(j.Scanned)/float64(j.Total))
 		}
-		if el := time.Since(started).Seconds(); el > 0 && j.Scanned > 0 {
+		if el := time.Since(r.started).Seconds(); el > 0 && j.Scanned > 0 {
 			rate := float64(j.Scanned) / el
 			if rem := j.Total - j.Scanned; rem > 0 && rate > 0 {
 				j.ETASeconds = float64(rem) / rate
@@ -269,31 +329,33 @@ func (v *Vault) rewrapLoop(ctx context.Context, j *Job, rev uint64) {
 				j.ETASeconds = 0
 			}
 		}
-		if next == "" {
+		if st.next == "" {
 			j.State, j.FinishedAt, j.Progress, j.ETASeconds, j.Cursor = JobDone, now, 1, 0, ""
 		}
-		nrev, err := v.saveRecord(ctx, kindJob, j.ID, "", j, rev)
+		nrev, err := v.saveRecord(ctx, kindJob, j.ID, "", j, r.rev)
 		if err != nil {
 			// Lost the lease (another node took over) or the store is
 			// down: stop; ResumeJobs picks it up again.
 			v.log.Warn("rewrap job stopped: cannot save progress", "job", j.ID, "error", err)
-			return
+			return true, nil
 		}
-		rev = nrev
-		if ko != nil {
-			ko.Rewrap(j.Scanned, j.Total, j.State == JobRunning)
+		r.rev = nrev
+		if r.ko != nil {
+			r.ko.Rewrap(j.Scanned, j.Total, j.State == JobRunning)
 		}
 		if j.State == JobDone {
 			v.log.Info("rewrap done", "job", j.ID, "moved", j.Moved, "scanned", j.Scanned)
-			return
+			return true, nil
 		}
 		if j.Rate > 0 {
-			want := time.Duration(float64(j.Moved-movedAtStart) / float64(j.Rate) * float64(time.Second))
-			if d := want - time.Since(started); d > 0 && !sleepCtx(ctx, d) {
-				return
+			want := time.Duration(float64(j.Moved-r.movedAtStart) / float64(j.Rate) * float64(time.Second))
+			if d := want - time.Since(r.started); d > 0 && !sleepCtx(ctx, d) {
+				return true, nil
 			}
 		}
 	}
+	// The producer stopped without a last step: only when ctx ended.
+	return true, ctx.Err()
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
@@ -307,9 +369,10 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// rewrapRows moves the rows of one batch that are not on their category's
-// primary version.
-func (v *Vault) rewrapRows(ctx context.Context, cat *tokenizer.Category, rows []store.Token) (moved, skipped int64, err error) {
+// prepareRewrap re-encrypts, under their category's primary version, the
+// rows of one batch that are not on it. Rows that cannot be moved (subject
+// erased, value that does not decrypt) are counted as skipped.
+func (v *Vault) prepareRewrap(ctx context.Context, cat *tokenizer.Category, rows []store.Token) (updates []store.KeyUpdate, skipped int64, err error) {
 	primaries := map[uint16]uint32{}
 	var sel []int
 	for i := range rows {
@@ -324,7 +387,7 @@ func (v *Vault) rewrapRows(ctx context.Context, cat *tokenizer.Category, rows []
 		pv, ok := primaries[r.Category]
 		if !ok {
 			if pv, err = v.keys.Primary(ctx, c); err != nil {
-				return 0, 0, err
+				return nil, 0, err
 			}
 			primaries[r.Category] = pv
 		}
@@ -333,7 +396,7 @@ func (v *Vault) rewrapRows(ctx context.Context, cat *tokenizer.Category, rows []
 		}
 	}
 	if len(sel) == 0 {
-		return 0, 0, nil
+		return nil, 0, nil
 	}
 	oldRefs := make([]keys.DEKRef, len(sel))
 	newRefs := make([]keys.DEKRef, len(sel))
@@ -344,13 +407,13 @@ func (v *Vault) rewrapRows(ctx context.Context, cat *tokenizer.Category, rows []
 	}
 	oldDEKs, err := v.keys.DEKs(ctx, oldRefs, false)
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	newDEKs, err := v.keys.DEKs(ctx, newRefs, true)
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
-	updates := make([]store.KeyUpdate, 0, len(sel))
+	updates = make([]store.KeyUpdate, 0, len(sel))
 	var pt []byte
 	for n, i := range sel {
 		r := &rows[i]
@@ -365,15 +428,21 @@ func (v *Vault) rewrapRows(ctx context.Context, cat *tokenizer.Category, rows []
 			continue
 		}
 		updates = append(updates, store.KeyUpdate{Token: r.Token, OldVersion: r.KeyVersion,
-			NewVersion: newRefs[n].Version, Ciphertext: newDEKs[n].Seal(nil, r.Token, pt)})
+			NewVersion: newRefs[n].Version, Ciphertext: newDEKs[n].Seal(nil, r.Token, pt), Expect: r})
 	}
 	clear(pt)
+	return updates, skipped, nil
+}
+
+// applyRewrap writes prepared updates. A row that changed since it was
+// scanned (erased, or moved by a concurrent writer) is skipped.
+func (v *Vault) applyRewrap(ctx context.Context, updates []store.KeyUpdate) (moved, skipped int64, err error) {
 	if len(updates) == 0 {
-		return 0, skipped, nil
+		return 0, 0, nil
 	}
 	res, err := v.store.UpdateTokenKeys(ctx, updates)
 	if err != nil {
-		return 0, skipped, err
+		return 0, 0, err
 	}
 	for _, e := range res {
 		if e == nil {

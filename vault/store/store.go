@@ -100,6 +100,12 @@ type KeyUpdate struct {
 	OldVersion uint32
 	NewVersion uint32
 	Ciphertext []byte
+	// Expect, if set, is the row as the caller last read it (from
+	// ScanTokens or GetTokens). A store may take it as the current row
+	// instead of reading the row again; a row that has changed since is
+	// still detected and decided on its current value, so a stale Expect
+	// costs a retry, never a wrong write.
+	Expect *Token
 }
 
 // SubjectKeyRef names one piece of subject key material.

@@ -64,7 +64,31 @@ if i == false then i = '' end
 return {n, i}
 `)
 
-var allScripts = []*script{hcasScript, recordPutScript, recordDeleteScript}
+// hmcas is hcas over many fields of one hash: ARGV holds (field, expected,
+// new) triples, applied in order. It returns one reply per triple: 1 when
+// the field was set (or deleted), otherwise the field's current value (""
+// for absent). One call per bucket instead of one per field is what makes
+// a rewrap step cheap for Redis.
+var hmcasScript = newScript(`
+local out = {}
+for i = 1, #ARGV, 3 do
+  local cur = redis.call('HGET', KEYS[1], ARGV[i])
+  if cur == false then cur = '' end
+  if cur == ARGV[i+1] then
+    if ARGV[i+2] == '' then
+      redis.call('HDEL', KEYS[1], ARGV[i])
+    else
+      redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+2])
+    end
+    out[#out+1] = 1
+  else
+    out[#out+1] = cur
+  end
+end
+return out
+`)
+
+var allScripts = []*script{hcasScript, hmcasScript, recordPutScript, recordDeleteScript}
 
 // loadScripts loads every script on every master of c.
 func (s *Store) loadScripts(ctx context.Context, c goredis.UniversalClient) error {
@@ -91,6 +115,33 @@ func (s *Store) loadScripts(ctx context.Context, c goredis.UniversalClient) erro
 		return cc.ForEachMaster(ctx, func(ctx context.Context, n *goredis.Client) error { return load(ctx, n) })
 	}
 	return load(ctx, c)
+}
+
+// multiCASResult decodes the replies of hmcas: for each of n triples, ok
+// or the current value.
+func multiCASResult(c *goredis.Cmd, n int) (ok []bool, cur []string, err error) {
+	v, err := c.Slice()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(v) != n {
+		return nil, nil, errBadReply
+	}
+	ok, cur = make([]bool, n), make([]string, n)
+	for i, r := range v {
+		switch r := r.(type) {
+		case int64:
+			if r != 1 {
+				return nil, nil, errBadReply
+			}
+			ok[i] = true
+		case string:
+			cur[i] = r
+		default:
+			return nil, nil, errBadReply
+		}
+	}
+	return ok, cur, nil
 }
 
 // scriptResult decodes the {status, value} array of hcas and the record

@@ -575,46 +575,93 @@ func (s *Store) UpdateTokenKeys(ctx context.Context, updates []store.KeyUpdate) 
 	return errs, nil
 }
 
+// perCall bounds the fields of one HMGET or hmcas call, so that one call
+// keeps Redis busy for a bounded time.
+const perCall = 256
+
+// byKey groups the indexes 0..n-1 by key(i), in first-seen order, in runs
+// of at most perCall.
+func byKey(idx []int, key func(j int) string) [][]int {
+	var out [][]int
+	open := map[string]int{} // key -> index in out of its open run
+	for _, j := range idx {
+		k := key(j)
+		g, ok := open[k]
+		if !ok || len(out[g]) == perCall {
+			g = len(out)
+			out = append(out, nil)
+			open[k] = g
+		}
+		out[g] = append(out[g], j)
+	}
+	return out
+}
+
+// updateRound moves the rows of distinct tokens: it reads those without an
+// Expect with one HMGET per bucket, then compares and sets them all with
+// one hmcas call per bucket, re-deciding the rows that changed in between.
 func (s *Store) updateRound(ctx context.Context, updates []store.KeyUpdate, idx []int, errs []error) error {
 	type upd struct {
 		i        int
 		key, cur string // bucket key; current row ("" absent)
 		row      store.Token
 		val      string
-		cas      *goredis.Cmd
 	}
 	us := make([]upd, len(idx))
 	a := newArena(len(idx) * s.ks.bucketKeyLen())
-	toks := make([]string, len(idx))
+	all := make([]int, len(idx))
+	var read []int // rows to read: those without an Expect
 	for j, i := range idx {
 		us[j] = upd{i: i, key: s.tokenKey(&a, updates[i].Token)}
-		toks[j] = updates[i].Token
+		all[j] = j
+		if e := updates[i].Expect; e != nil {
+			// The compare-and-set below checks it against the stored row.
+			us[j].cur = string(store.AppendToken(nil, e))
+		} else {
+			read = append(read, j)
+		}
 	}
+	keyOf := func(j int) string { return us[j].key }
 	// Read the rows.
-	p := newPipe(ctx, len(us))
-	gets := make([]*goredis.StringCmd, len(us))
-	for j := range us {
-		gets[j] = p.hget(us[j].key, toks[j])
+	groups := byKey(read, keyOf)
+	p := newPipe(ctx, len(groups))
+	gets := make([]*goredis.SliceCmd, len(groups))
+	fields := make([]string, 0, perCall)
+	for g, js := range groups {
+		fields = fields[:0]
+		for _, j := range js {
+			fields = append(fields, updates[us[j].i].Token)
+		}
+		gets[g] = p.hmget(us[js[0]].key, fields...)
+		p.group()
 	}
 	if err := p.exec(s, s.c); err != nil {
 		return err
 	}
-	for j := range us {
-		v, err := gets[j].Result()
-		if err != nil && err != goredis.Nil {
+	for g, js := range groups {
+		vals, err := gets[g].Result()
+		if err != nil {
 			return replyErr(err)
 		}
-		us[j].cur = v
+		if len(vals) != len(js) {
+			return replyErr(errBadReply)
+		}
+		for k, j := range js {
+			switch v := vals[k].(type) {
+			case nil:
+				us[j].cur = ""
+			case string:
+				us[j].cur = v
+			default:
+				return replyErr(errBadReply)
+			}
+		}
 	}
-	pending := make([]int, len(us))
-	for j := range pending {
-		pending[j] = j
-	}
+	pending := all
 	for round := 0; len(pending) > 0; round++ {
 		if round == maxCASRounds {
 			return unavailable(errors.New("token rows kept changing during UpdateTokenKeys; giving up"))
 		}
-		p := newPipe(ctx, len(pending)+4)
 		deltas := counters{}
 		var sent []int
 		for _, j := range pending {
@@ -633,8 +680,6 @@ func (s *Store) updateRound(ctx context.Context, updates []store.KeyUpdate, idx 
 			old := u.row.KeyVersion
 			u.row.KeyVersion, u.row.Ciphertext = up.NewVersion, up.Ciphertext
 			u.val = string(store.AppendToken(nil, &u.row))
-			u.cas = p.eval(hcasScript, u.key, up.Token, u.cur, u.val)
-			p.group()
 			if old != up.NewVersion {
 				deltas.add(u.row.Category, old, -1)
 				deltas.add(u.row.Category, up.NewVersion, 1)
@@ -642,30 +687,45 @@ func (s *Store) updateRound(ctx context.Context, updates []store.KeyUpdate, idx 
 			u.row.KeyVersion = old
 			sent = append(sent, j)
 		}
+		groups := byKey(sent, keyOf)
+		p := newPipe(ctx, len(groups)+4)
+		cas := make([]*goredis.Cmd, len(groups))
+		args := make([]string, 0, 3*perCall)
+		for g, js := range groups {
+			args = args[:0]
+			for _, j := range js {
+				args = append(args, updates[us[j].i].Token, us[j].cur, us[j].val)
+			}
+			cas[g] = p.eval(hmcasScript, us[js[0]].key, args...)
+			p.group()
+		}
 		s.queueCounters(p, deltas)
 		if err := p.exec(s, s.c); err != nil {
 			return err
 		}
-		pending = pending[:0]
+		pending = pending[:0:0]
 		fix := counters{}
-		for _, j := range sent {
-			u, up := &us[j], &updates[us[j].i]
-			ok, cur, err := scriptResult(u.cas)
+		for g, js := range groups {
+			ok, cur, err := multiCASResult(cas[g], len(js))
 			if err != nil {
 				return replyErr(err)
 			}
-			if ok == 1 {
-				errs[u.i] = nil
-				continue
+			for k, j := range js {
+				u, up := &us[j], &updates[us[j].i]
+				if ok[k] {
+					errs[u.i] = nil
+					continue
+				}
+				// The row changed (or went) between the read and the
+				// compare-and-set: undo its counter change, and decide
+				// again.
+				if u.row.KeyVersion != up.NewVersion {
+					fix.add(u.row.Category, u.row.KeyVersion, 1)
+					fix.add(u.row.Category, up.NewVersion, -1)
+				}
+				u.cur = cur[k]
+				pending = append(pending, j)
 			}
-			// The row changed (or went) between the read and the
-			// compare-and-set: undo its counter change, and decide again.
-			if u.row.KeyVersion != up.NewVersion {
-				fix.add(u.row.Category, u.row.KeyVersion, 1)
-				fix.add(u.row.Category, up.NewVersion, -1)
-			}
-			u.cur = cur
-			pending = append(pending, j)
 		}
 		if len(fix) > 0 {
 			fp := newPipe(ctx, len(fix))

@@ -41,6 +41,7 @@ var tests = []test{
 	{"InsertAndGet", testInsertAndGet},
 	{"TokenExists", testTokenExists},
 	{"TokenExistsConcurrent", testTokenExistsConcurrent},
+	{"UpdateTokenKeysConcurrent", testUpdateTokenKeysConcurrent},
 	{"FingerprintBound", testFingerprintBound},
 	{"FingerprintBoundInOneCall", testFingerprintBoundInOneCall},
 	{"FingerprintConcurrent", testFingerprintConcurrent},

@@ -339,6 +339,102 @@ func testUpdateTokenKeys(t *testing.T, s store.Store) {
 	if errs, err := s.UpdateTokenKeys(t.Context(), nil); err != nil || len(errs) != 0 {
 		t.Errorf("UpdateTokenKeys(nil) = %v, %v", errs, err)
 	}
+
+	// Expect: the row as read. A current one saves the read; a stale one
+	// (b has moved to 2 since) or one of an absent token is still decided
+	// on the stored row.
+	b1 := row("tok_b", "sub", 1, 1, "")
+	c3 := c
+	errs, err = s.UpdateTokenKeys(t.Context(), []store.KeyUpdate{
+		{Token: "tok_c", OldVersion: 3, NewVersion: 5, Ciphertext: []byte("c on 5"), Expect: &c3},
+		{Token: "tok_b", OldVersion: 1, NewVersion: 6, Ciphertext: []byte("stale"), Expect: &b1},
+		{Token: "tok_missing", OldVersion: 1, NewVersion: 6, Ciphertext: []byte("x"), Expect: &b1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs[0] != nil {
+		t.Errorf("update with the current row as Expect: %v", errs[0])
+	}
+	wantErr(t, "update with a stale Expect", errs[1], store.ErrConflict)
+	wantErr(t, "update of an absent token with an Expect", errs[2], store.ErrNotFound)
+	c.KeyVersion, c.Ciphertext = 5, []byte("c on 5")
+	b2 := b
+	b2.KeyVersion, b2.Ciphertext = 2, []byte("rewrapped b")
+	checkPresent(t, s, c, b2)
+	checkAbsent(t, s, "tok_missing")
+	checkCounts(t, s, map[countKey]int64{{1, 2}: 2, {2, 5}: 1})
+}
+
+// testUpdateTokenKeysConcurrent: several callers move the same rows from
+// version 1 to 2 at once, each with its own ciphertext. Each row moves
+// exactly once (one caller wins, the others get ErrConflict), the row holds
+// the winner's ciphertext, and the counts are exact. Many rows per call
+// share buckets or batches, so both a store's grouped reads and its
+// compare-and-set retries are exercised.
+func testUpdateTokenKeysConcurrent(t *testing.T, s store.Store) {
+	const n, callers = 400, 4
+	rows := make([]store.Token, n)
+	for i := range rows {
+		rows[i] = row(fmt.Sprintf("tok_uc%03d", i), "sub", 1, 1, "")
+	}
+	mustInsert(t, s, rows...)
+	errs := make([][]error, callers)
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Go(func() {
+			ups := make([]store.KeyUpdate, n)
+			for i := range ups {
+				// Callers start at different rows, so they meet mid-batch.
+				r := &rows[(i+c*n/callers)%n]
+				ups[i] = store.KeyUpdate{Token: r.Token, OldVersion: 1, NewVersion: 2, Ciphertext: fmt.Appendf(nil, "by %d", c)}
+				if c%2 == 1 {
+					ups[i].Expect = r // as read before the race: stale for all but the winner
+				}
+			}
+			res, err := s.UpdateTokenKeys(t.Context(), ups)
+			if err != nil {
+				t.Errorf("caller %d: %v", c, err)
+				return
+			}
+			errs[c] = make([]error, n)
+			for i, e := range res {
+				errs[c][(i+c*n/callers)%n] = e
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	toks := make([]string, n)
+	for i := range rows {
+		toks[i] = rows[i].Token
+	}
+	got, err := s.GetTokens(t.Context(), toks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rows {
+		winner := -1
+		for c := range callers {
+			switch e := errs[c][i]; {
+			case e == nil && winner >= 0:
+				t.Fatalf("%s moved by callers %d and %d", rows[i].Token, winner, c)
+			case e == nil:
+				winner = c
+			default:
+				wantErr(t, fmt.Sprintf("losing update of %s", rows[i].Token), e, store.ErrConflict)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("%s moved by nobody", rows[i].Token)
+		}
+		if g := got[i]; g == nil || g.KeyVersion != 2 || string(g.Ciphertext) != fmt.Sprintf("by %d", winner) {
+			t.Fatalf("%s after the race: %+v, want version 2 and caller %d's ciphertext", rows[i].Token, g, winner)
+		}
+	}
+	checkCounts(t, s, map[countKey]int64{{1, 2}: n})
 }
 
 func testDeleteTokens(t *testing.T, s store.Store) {
