@@ -26,6 +26,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 )
@@ -101,11 +102,21 @@ type KeyUpdate struct {
 	NewVersion uint32
 	Ciphertext []byte
 	// Expect, if set, is the row as the caller last read it (from
-	// ScanTokens or GetTokens). A store may take it as the current row
-	// instead of reading the row again; a row that has changed since is
-	// still detected and decided on its current value, so a stale Expect
-	// costs a retry, never a wrong write.
+	// ScanTokens or GetTokens; its Token field is ignored). The update then
+	// applies only if the stored row is still exactly that row, and fails
+	// with ErrConflict otherwise: a caller that re-encrypted Expect's value
+	// never writes it over a row that changed or over a token deleted and
+	// issued again meanwhile. A store may also use it to skip reading the
+	// row.
 	Expect *Token
+}
+
+// SameRow reports whether a and b are the same stored row: every field but
+// Token equal (a nil and an empty Fingerprint are the same).
+func SameRow(a, b *Token) bool {
+	return a.Subject == b.Subject && a.Category == b.Category && a.KeyVersion == b.KeyVersion &&
+		a.CreatedAt == b.CreatedAt && a.ExpiresAt == b.ExpiresAt &&
+		bytes.Equal(a.Fingerprint, b.Fingerprint) && bytes.Equal(a.Ciphertext, b.Ciphertext)
 }
 
 // SubjectKeyRef names one piece of subject key material.

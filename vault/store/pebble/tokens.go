@@ -318,7 +318,7 @@ func (s *Store) UpdateTokenKeys(ctx context.Context, updates []store.KeyUpdate) 
 				continue
 			}
 		}
-		if row.KeyVersion != u.OldVersion {
+		if row.KeyVersion != u.OldVersion || u.Expect != nil && !store.SameRow(row, u.Expect) {
 			errs[i] = store.ErrConflict
 			continue
 		}

@@ -599,7 +599,9 @@ func byKey(idx []int, key func(j int) string) [][]int {
 
 // updateRound moves the rows of distinct tokens: it reads those without an
 // Expect with one HMGET per bucket, then compares and sets them all with
-// one hmcas call per bucket, re-deciding the rows that changed in between.
+// one hmcas call per bucket. A row that changed in between is decided again
+// on its new value, unless the update carries an Expect: that one only
+// applies to the very row it names.
 func (s *Store) updateRound(ctx context.Context, updates []store.KeyUpdate, idx []int, errs []error) error {
 	type upd struct {
 		i        int
@@ -662,7 +664,6 @@ func (s *Store) updateRound(ctx context.Context, updates []store.KeyUpdate, idx 
 		if round == maxCASRounds {
 			return unavailable(errors.New("token rows kept changing during UpdateTokenKeys; giving up"))
 		}
-		deltas := counters{}
 		var sent []int
 		for _, j := range pending {
 			u, up := &us[j], &updates[us[j].i]
@@ -677,18 +678,13 @@ func (s *Store) updateRound(ctx context.Context, updates []store.KeyUpdate, idx 
 				errs[u.i] = store.ErrConflict
 				continue
 			}
-			old := u.row.KeyVersion
-			u.row.KeyVersion, u.row.Ciphertext = up.NewVersion, up.Ciphertext
-			u.val = string(store.AppendToken(nil, &u.row))
-			if old != up.NewVersion {
-				deltas.add(u.row.Category, old, -1)
-				deltas.add(u.row.Category, up.NewVersion, 1)
-			}
-			u.row.KeyVersion = old
+			moved := u.row
+			moved.KeyVersion, moved.Ciphertext = up.NewVersion, up.Ciphertext
+			u.val = string(store.AppendToken(nil, &moved))
 			sent = append(sent, j)
 		}
 		groups := byKey(sent, keyOf)
-		p := newPipe(ctx, len(groups)+4)
+		p := newPipe(ctx, len(groups))
 		cas := make([]*goredis.Cmd, len(groups))
 		args := make([]string, 0, 3*perCall)
 		for g, js := range groups {
@@ -699,40 +695,57 @@ func (s *Store) updateRound(ctx context.Context, updates []store.KeyUpdate, idx 
 			cas[g] = p.eval(hmcasScript, us[js[0]].key, args...)
 			p.group()
 		}
-		s.queueCounters(p, deltas)
+		// Counts change only for rows whose compare-and-set is known to
+		// have succeeded, after it: if this call fails midway, a count can
+		// only be too high for the old version (destroying it stays
+		// refused), never too low.
 		if err := p.exec(s, s.c); err != nil {
 			return err
 		}
 		pending = pending[:0:0]
-		fix := counters{}
+		deltas := counters{}
+		var firstErr error
 		for g, js := range groups {
 			ok, cur, err := multiCASResult(cas[g], len(js))
 			if err != nil {
-				return replyErr(err)
+				if firstErr == nil {
+					firstErr = replyErr(err)
+				}
+				continue
 			}
 			for k, j := range js {
 				u, up := &us[j], &updates[us[j].i]
-				if ok[k] {
+				switch {
+				case ok[k]:
 					errs[u.i] = nil
-					continue
+					if u.row.KeyVersion != up.NewVersion {
+						deltas.add(u.row.Category, u.row.KeyVersion, -1)
+						deltas.add(u.row.Category, up.NewVersion, 1)
+					}
+				case up.Expect != nil && cur[k] == "":
+					errs[u.i] = store.ErrNotFound
+				case up.Expect != nil:
+					// The row is no longer the one the caller read (and
+					// re-encrypted): it changed, or the token was deleted
+					// and issued again.
+					errs[u.i] = store.ErrConflict
+				default:
+					// The row changed between the read and the
+					// compare-and-set: decide again on its new value.
+					u.cur = cur[k]
+					pending = append(pending, j)
 				}
-				// The row changed (or went) between the read and the
-				// compare-and-set: undo its counter change, and decide
-				// again.
-				if u.row.KeyVersion != up.NewVersion {
-					fix.add(u.row.Category, u.row.KeyVersion, 1)
-					fix.add(u.row.Category, up.NewVersion, -1)
-				}
-				u.cur = cur[k]
-				pending = append(pending, j)
 			}
 		}
-		if len(fix) > 0 {
-			fp := newPipe(ctx, len(fix))
-			s.queueCounters(fp, fix)
-			if err := fp.exec(s, s.c); err != nil {
+		if len(deltas) > 0 {
+			cp := newPipe(ctx, len(deltas))
+			s.queueCounters(cp, deltas)
+			if err := cp.exec(s, s.c); err != nil {
 				return err
 			}
+		}
+		if firstErr != nil {
+			return firstErr
 		}
 	}
 	return nil

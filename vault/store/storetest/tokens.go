@@ -364,6 +364,21 @@ func testUpdateTokenKeys(t *testing.T, s store.Store) {
 	checkPresent(t, s, c, b2)
 	checkAbsent(t, s, "tok_missing")
 	checkCounts(t, s, map[countKey]int64{{1, 2}: 2, {2, 5}: 1})
+
+	// An Expect on the right version but of another row (the token was
+	// deleted and issued again, to another subject): refused, not written
+	// over the new row.
+	other := b2
+	other.Subject, other.Ciphertext = "someone else", []byte("their value")
+	errs, err = s.UpdateTokenKeys(t.Context(), []store.KeyUpdate{
+		{Token: "tok_b", OldVersion: 2, NewVersion: 7, Ciphertext: []byte("re-encrypted from another row"), Expect: &other},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "update whose Expect is another row on the same version", errs[0], store.ErrConflict)
+	checkPresent(t, s, b2)
+	checkCounts(t, s, map[countKey]int64{{1, 2}: 2, {2, 5}: 1})
 }
 
 // testUpdateTokenKeysConcurrent: several callers move the same rows from
