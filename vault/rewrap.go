@@ -224,8 +224,10 @@ func (v *Vault) rewrapLoop(ctx context.Context, j *Job, rev uint64) {
 	if j.Rate > 0 {
 		// A rate-limited job moves about a quarter of a second's worth per
 		// step, so the limit holds over short windows too and a bounded
-		// amount of work is in flight.
-		batch = max(1, min(rewrapBatch, j.Rate/4))
+		// amount of work is in flight; but at least 64 rows (re-reading a
+		// store bucket for a handful of rows would waste it), as long as a
+		// step stays within 10 s, well inside the job's lease.
+		batch = min(rewrapBatch, max(j.Rate/4, min(64, j.Rate*10)))
 	}
 	run := rewrapRun{v: v, j: j, rev: rev, cat: cat, batch: batch, started: time.Now(), movedAtStart: j.Moved}
 	run.ko, _ = v.obs.(KeyObserver)
