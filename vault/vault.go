@@ -43,6 +43,10 @@ type AuditLog interface {
 	Ref(id string) audit.Ref
 }
 
+// MaxBatchLimit is the largest Limits.MaxBatch: the audit record of a
+// detokenise of that many tokens still fits in audit.MaxEntryBytes.
+const MaxBatchLimit = 20000
+
 // Limits bound request sizes.
 type Limits struct {
 	// MaxBatch is the largest number of items or tokens in one request.
@@ -146,6 +150,10 @@ func New(cfg Config) (*Vault, error) {
 	}
 	if cfg.Limits.MaxBatch <= 0 {
 		cfg.Limits.MaxBatch = 10000
+	}
+	if cfg.Limits.MaxBatch > MaxBatchLimit {
+		return nil, fmt.Errorf("vault: max batch %d: at most %d (a detokenise decision is one audit record, of at most %d bytes)",
+			cfg.Limits.MaxBatch, MaxBatchLimit, audit.MaxEntryBytes)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

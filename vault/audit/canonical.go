@@ -17,8 +17,13 @@ import (
 // encoding/json field by field.
 
 // maxEntry bounds one encoded entry. Append rejects larger records; readers
-// cut longer lines, which then fail to decode.
-const maxEntry = 1 << 20
+// cut longer lines, which then fail to decode. A decision record has one
+// item of at most about 300 bytes per token, so this holds the decision of
+// a detokenise of 20,000 tokens with room to spare (see MaxEntryBytes).
+const maxEntry = 8 << 20
+
+// MaxEntryBytes is the largest encoded record the Log accepts.
+const MaxEntryBytes = maxEntry
 
 var (
 	errMalformed    = errors.New("audit: malformed entry")

@@ -26,7 +26,7 @@ var (
 	ErrTampered = errors.New("audit: stored chain does not verify")
 	// ErrInvalidRecord: a record the Log cannot encode (nil, a time outside
 	// years 0000-9999, a Details key that is not UTF-8, or an encoding over
-	// 1 MiB). A programming error.
+	// MaxEntryBytes). A programming error.
 	ErrInvalidRecord = errors.New("audit: invalid record")
 )
 
@@ -386,7 +386,7 @@ func (l *Log) commit(ws []*waiter, force bool) error {
 		if len(b.buf)-mark+len(hx) > maxEntry {
 			b.truncate(mark)
 			clearChain(r)
-			w.err = fmt.Errorf("%w: encoding exceeds 1 MiB", ErrInvalidRecord)
+			w.err = fmt.Errorf("%w: encoding exceeds %d bytes", ErrInvalidRecord, maxEntry)
 			continue
 		}
 		sum := sha256.Sum256(b.buf[mark:])
