@@ -207,16 +207,22 @@ func Run(ctx context.Context, cfg RunConfig, op Op) (*Result, error) {
 	}
 
 	// CPU meters, read at the start of the measured phase and at the end.
+	// The end readings are taken only after sampleStart has returned, so
+	// they always follow the start readings; sampled says whether there
+	// were start readings at all (a run can end within its warm-up).
 	var cpu0 [2]time.Duration
+	var sampled bool
 	meters := [2]func() time.Duration{cfg.ServerCPU, cfg.ClientCPU}
 	cpuStarted := make(chan struct{})
+	sctx, stopSampler := context.WithCancel(ctx)
+	defer stopSampler()
 	sampleStart := func() {
 		defer close(cpuStarted)
 		if d := time.Until(measureStart); d > 0 {
 			t := time.NewTimer(d)
 			defer t.Stop()
 			select {
-			case <-ctx.Done():
+			case <-sctx.Done():
 				return
 			case <-t.C:
 			}
@@ -226,6 +232,7 @@ func Run(ctx context.Context, cfg RunConfig, op Op) (*Result, error) {
 				cpu0[i] = m()
 			}
 		}
+		sampled = true
 	}
 	if cfg.Warmup > 0 {
 		go sampleStart()
@@ -272,19 +279,17 @@ func Run(ctx context.Context, cfg RunConfig, op Op) (*Result, error) {
 		}()
 	}
 	wg.Wait()
-	if !time.Now().Before(measureStart) {
-		// The start readings are due (their timer has fired or is about
-		// to): take them before the end readings, never after.
-		<-cpuStarted
+	if time.Now().Before(measureStart) {
+		stopSampler() // the run ended within its warm-up
 	}
+	<-cpuStarted
 	var cpu1 [2]time.Duration
 	for i, m := range meters {
-		if m != nil {
+		if m != nil && sampled {
 			cpu1[i] = m()
 		}
 	}
-	cancel() // a count-mode run may end within its warm-up
-	<-cpuStarted
+	cancel()
 	close(done)
 	pwg.Wait()
 	// An interrupted run still reports what it measured; the caller sees
@@ -292,7 +297,7 @@ func Run(ctx context.Context, cfg RunConfig, op Op) (*Result, error) {
 	res := rec.result(cfg, measureStart)
 	if res.OK > 0 {
 		perReq := func(i int) float64 {
-			if meters[i] == nil || cpu0[i] == 0 && cpu1[i] == 0 {
+			if meters[i] == nil || !sampled || cpu1[i] < cpu0[i] {
 				return 0
 			}
 			return float64(cpu1[i]-cpu0[i]) / 1e3 / float64(res.OK)

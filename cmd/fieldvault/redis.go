@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -32,14 +33,13 @@ func openRedisStore(ctx context.Context, url string) (store.Store, error) {
 	return s, nil
 }
 
-// openRedisAuditSink opens the audit stream sink on the Redis of
-// --store, with a client of its own so that audit appends do not queue
-// behind large store pipelines. The sink refuses to start unless every
-// master runs with appendonly yes and appendfsync always.
 // openRedisAuditSink opens node cfg.Node's audit stream on the Redis of
-// cfg.Store. The store URL's prefix= starts the audit keys too (default
-// audit.DefaultRedisPrefix), so deployments sharing one Redis stay apart.
-// It returns the sink, its client and the key prefix.
+// cfg.Store, with a client of its own so that audit appends (and the access
+// report's reads) do not queue behind large store pipelines. The sink
+// refuses to start unless every master runs with appendonly yes and
+// appendfsync always. The store's key prefix (the URL's prefix=, default
+// fv:) starts the audit keys too, so deployments sharing one Redis stay
+// apart. It returns the sink, its client and the key prefix.
 func openRedisAuditSink(ctx context.Context, cfg *serveConfig) (*audit.RedisStreamSink, redis.UniversalClient, string, error) {
 	if !strings.HasPrefix(cfg.Store, "redis") {
 		return nil, nil, "", usagef("--audit redis-stream writes to the Redis of --store; give --store redis://... (or redis-cluster://, redis-sentinel://)")
@@ -49,12 +49,13 @@ func openRedisAuditSink(ctx context.Context, cfg *serveConfig) (*audit.RedisStre
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("audit: %w", err)
 	}
-	sink, err := audit.NewRedisStreamSink(ctx, audit.RedisConfig{Client: client, Node: cfg.Node, Prefix: opt.Prefix})
+	prefix := cmp.Or(opt.Prefix, redisstore.DefaultPrefix)
+	sink, err := audit.NewRedisStreamSink(ctx, audit.RedisConfig{Client: client, Node: cfg.Node, Prefix: prefix})
 	if err != nil {
 		_ = client.Close()
 		return nil, nil, "", fmt.Errorf("audit: %w", err)
 	}
-	return sink, client, opt.Prefix, nil
+	return sink, client, prefix, nil
 }
 
 // redisAuditChains lists the chain of every node registered under prefix in

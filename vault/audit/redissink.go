@@ -32,8 +32,10 @@ type RedisConfig struct {
 	Prefix string
 }
 
-// DefaultRedisPrefix is the default [RedisConfig.Prefix].
-const DefaultRedisPrefix = "fieldvault:"
+// DefaultRedisPrefix is the default [RedisConfig.Prefix], the Redis token
+// store's default prefix too: a deployment's store and audit keys share one
+// prefix.
+const DefaultRedisPrefix = "fv:"
 
 // StreamKey is the stream holding node's chain, under prefix (""
 // for [DefaultRedisPrefix]). The hash tag keeps each node's stream whole on
@@ -170,7 +172,9 @@ func (s *RedisStreamSink) Append(ctx context.Context, b *Batch) error {
 	return nil
 }
 
-const redisPage = 1000
+// redisPage is the entries read per XRANGE: records are usually about 1 KB,
+// but a large decision's can reach MaxEntryBytes, so pages stay small.
+const redisPage = 256
 
 // Scan reads the stream from its first entry, a page at a time.
 func (s *RedisStreamSink) Scan(ctx context.Context, fn func(entry []byte) error) error {

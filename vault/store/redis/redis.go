@@ -60,8 +60,11 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// DefaultPrefix is the default Options.Prefix.
+const DefaultPrefix = "fv:"
+
 const (
-	defaultPrefix      = "fv:"
+	defaultPrefix      = DefaultPrefix
 	defaultBucketBits  = 16
 	maxBucketBits      = 24
 	defaultWaitTimeout = time.Second
