@@ -64,6 +64,36 @@ func CheckRef(r SubjectKeyRef) error {
 
 // CheckID checks a record kind, id or index value (what names it in the
 // error).
+// CheckRecordIDs checks the kind and ids of a record read.
+func CheckRecordIDs(kind string, ids []string) error {
+	if err := CheckID("kind", kind); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := CheckID("id", id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckSubjectKeys checks the arguments of InsertSubjectKeys: as many
+// non-empty wrapped keys as valid refs.
+func CheckSubjectKeys(refs []SubjectKeyRef, wrapped [][]byte) error {
+	if len(refs) != len(wrapped) {
+		return invalid("%d refs, %d keys", len(refs), len(wrapped))
+	}
+	for i, r := range refs {
+		if err := CheckRef(r); err != nil {
+			return err
+		}
+		if len(wrapped[i]) == 0 {
+			return invalid("empty wrapped key")
+		}
+	}
+	return nil
+}
+
 func CheckID(what, s string) error {
 	if s == "" || len(s) > MaxIDLen {
 		return invalid("%s of %d bytes", what, len(s))

@@ -57,7 +57,6 @@ import (
 	"log"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
@@ -124,10 +123,7 @@ func (o *Options) setDefaults() {
 // Store is a store.Store on local Pebble instances. It is safe for
 // concurrent use.
 type Store struct {
-	// mu is held for reading by every operation and for writing by Close,
-	// so Close waits for operations in flight and none starts after it.
-	mu     sync.RWMutex
-	closed bool
+	gate store.Gate // operations in flight finish before Close
 
 	main *instance
 	keys *instance
@@ -275,15 +271,11 @@ func (in *instance) checkFormat() error {
 // Close closes both instances. Operations in flight finish first; later
 // ones, and a second Close, return store.ErrClosed.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return store.ErrClosed
-	}
-	s.closed = true
-	s.stopFilter()
-	<-s.filterDone
-	return errors.Join(s.main.close(), s.keys.close())
+	return s.gate.Close(func() error {
+		s.stopFilter()
+		<-s.filterDone
+		return errors.Join(s.main.close(), s.keys.close())
+	})
 }
 
 func (in *instance) close() error {
@@ -309,19 +301,9 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // enter starts an operation; leave ends it.
-func (s *Store) enter(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return store.ErrClosed
-	}
-	return nil
-}
+func (s *Store) enter(ctx context.Context) error { return s.gate.Enter(ctx) }
 
-func (s *Store) leave() { s.mu.RUnlock() }
+func (s *Store) leave() { s.gate.Leave() }
 
 func unavailable(err error) error {
 	return fmt.Errorf("pebble store: %w: %w", store.ErrUnavailable, err)

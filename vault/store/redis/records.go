@@ -42,13 +42,8 @@ func (s *Store) GetRecord(ctx context.Context, kind, id string) (*store.Record, 
 
 // GetRecords implements store.Records: one pipelined round trip per node.
 func (s *Store) GetRecords(ctx context.Context, kind string, ids []string) ([]*store.Record, error) {
-	if err := store.CheckID("kind", kind); err != nil {
+	if err := store.CheckRecordIDs(kind, ids); err != nil {
 		return nil, err
-	}
-	for _, id := range ids {
-		if err := store.CheckID("id", id); err != nil {
-			return nil, err
-		}
 	}
 	if err := s.enter(ctx); err != nil {
 		return nil, err

@@ -104,10 +104,7 @@ const chunkBytes = 15 << 10
 
 // Store is a store.Store on Redis. It is safe for concurrent use.
 type Store struct {
-	// mu is held for reading by every operation and for writing by Close,
-	// so Close waits for operations in flight and none starts after it.
-	mu     sync.RWMutex
-	closed bool
+	gate store.Gate // operations in flight finish before Close
 
 	c     goredis.UniversalClient // rows, indexes, counters, records
 	kc    goredis.UniversalClient // subject keys
@@ -297,18 +294,14 @@ func checkConfig(ctx context.Context, c goredis.UniversalClient, check AOFCheck,
 // and a second Close return store.ErrClosed. It closes the client only if
 // Open created it.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return store.ErrClosed
-	}
-	s.closed = true
-	if s.owned != nil {
-		if err := s.owned.Close(); err != nil {
-			return unavailable(err)
+	return s.gate.Close(func() error {
+		if s.owned != nil {
+			if err := s.owned.Close(); err != nil {
+				return unavailable(err)
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Ping checks that every master answers and that the store's Redis takes a
@@ -348,19 +341,9 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // enter starts an operation; leave ends it.
-func (s *Store) enter(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return store.ErrClosed
-	}
-	return nil
-}
+func (s *Store) enter(ctx context.Context) error { return s.gate.Enter(ctx) }
 
-func (s *Store) leave() { s.mu.RUnlock() }
+func (s *Store) leave() { s.gate.Leave() }
 
 // Errors.
 

@@ -60,16 +60,8 @@ func (s *Store) GetSubjectKeys(ctx context.Context, refs []store.SubjectKeyRef) 
 // so the HGET answers what is stored after this call or a concurrent one
 // won. Wrapped keys must be non-empty.
 func (s *Store) InsertSubjectKeys(ctx context.Context, refs []store.SubjectKeyRef, wrapped [][]byte) ([][]byte, error) {
-	if len(refs) != len(wrapped) {
-		return nil, invalid("%d refs, %d keys", len(refs), len(wrapped))
-	}
-	for i, r := range refs {
-		if err := store.CheckRef(r); err != nil {
-			return nil, err
-		}
-		if len(wrapped[i]) == 0 {
-			return nil, invalid("empty wrapped key")
-		}
+	if err := store.CheckSubjectKeys(refs, wrapped); err != nil {
+		return nil, err
 	}
 	if err := s.enter(ctx); err != nil {
 		return nil, err
