@@ -18,8 +18,9 @@ import (
 
 // maxEntry bounds one encoded entry. Append rejects larger records; readers
 // cut longer lines, which then fail to decode. A decision record has one
-// item of at most about 300 bytes per token, so this holds the decision of
-// a detokenise of 20,000 tokens with room to spare (see MaxEntryBytes).
+// item per token, about 217 bytes each (measured: 4,340,988 bytes for a
+// detokenise of 20,000 contact.email tokens), so this holds the decision of
+// the largest detokenise the vault accepts with room to spare.
 const maxEntry = 8 << 20
 
 // MaxEntryBytes is the largest encoded record the Log accepts.
